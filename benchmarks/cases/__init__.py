@@ -1,0 +1,1 @@
+"""Benchmark case modules: each defines ``cases() -> list[Case]``; overhead.py finds them all."""

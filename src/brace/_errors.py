@@ -1,0 +1,102 @@
+"""brace's exception tree.
+
+Everything brace raises on its own account derives from `BraceError`::
+
+    BraceError
+     ├── ConfigError (ValueError)          bad configuration, raised at construction
+     └── RejectedError                     your call was not run, or was cut off
+          ├── CircuitOpenError             .policy, .retry_after
+          ├── BulkheadFullError            .policy
+          ├── RateLimitedError             .policy, .retry_after
+          └── TimeoutExceededError (TimeoutError)
+                                           .policy, .timeout, .source
+
+Exceptions raised by the protected call itself are never wrapped: when a
+policy gives up it re-raises the call's own last exception, with a note.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+__all__ = [
+    "BraceError",
+    "BulkheadFullError",
+    "CircuitOpenError",
+    "ConfigError",
+    "RateLimitedError",
+    "RejectedError",
+    "TimeoutExceededError",
+]
+
+
+class BraceError(Exception):
+    """Root of every exception brace raises on its own account."""
+
+
+class ConfigError(BraceError, ValueError):
+    """A policy was configured with a value outside what it allows.
+
+    Raised at construction, never in the hot path. The message names the
+    parameter, the value given and what is allowed.
+    """
+
+
+class RejectedError(BraceError):
+    """The call was not run, or was cut off, by a policy.
+
+    Attributes:
+        policy: Name of the policy that rejected the call (``""`` for
+            anonymous policies such as a deadline).
+        retry_after: Seconds after which trying again may succeed, or
+            ``None`` when the policy cannot tell. Retries honour it.
+    """
+
+    policy: str
+    retry_after: float | None
+
+    def __init__(self, message: str, *, policy: str = "", retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.policy = policy
+        self.retry_after = retry_after
+
+
+class CircuitOpenError(RejectedError):
+    """A circuit breaker is open (or forced open, or out of half-open trials).
+
+    ``retry_after`` is the number of seconds until the breaker will admit a
+    trial call (``None`` while forced open).
+    """
+
+
+class BulkheadFullError(RejectedError):
+    """A bulkhead had no free slot and no room (or time) to wait for one."""
+
+
+class RateLimitedError(RejectedError):
+    """A rate limiter or throttle refused the call; ``retry_after`` says when to try again."""
+
+
+class TimeoutExceededError(RejectedError, TimeoutError):
+    """The call ran out of time.
+
+    Attributes:
+        timeout: The limit that applied, in seconds.
+        source: ``"timeout"`` when a `Timeout` policy's own limit was the
+            tighter, ``"deadline"`` when an enclosing `brace.deadline` was.
+    """
+
+    timeout: float
+    source: Literal["timeout", "deadline"]
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        policy: str = "",
+        timeout: float,
+        source: Literal["timeout", "deadline"] = "timeout",
+    ) -> None:
+        super().__init__(message, policy=policy, retry_after=None)
+        self.timeout = timeout
+        self.source = source

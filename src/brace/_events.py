@@ -1,0 +1,212 @@
+"""Events that policies emit, and the listeners that receive them.
+
+Events are frozen, slotted dataclasses of plain values (names, numbers,
+strings: never live objects), so a listener can keep them, log them or ship
+them across a process boundary. Listeners are plain callables registered on
+one policy (``policy.listen(fn)``) or on all of them (``brace.listen(fn)``).
+
+A listener that raises is logged once through ``logging.getLogger("brace")``
+and counted after that; it never breaks or changes the call that emitted.
+With no listener registered, a policy checks two tuples and builds nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Self
+
+__all__ = [
+    "BudgetExhausted",
+    "BulkheadFull",
+    "CallRejected",
+    "Event",
+    "FallbackUsed",
+    "GaveUp",
+    "Listeners",
+    "Queued",
+    "RetryScheduled",
+    "StateChanged",
+    "Subscription",
+    "TimedOut",
+    "emit",
+    "listen",
+]
+
+_log = logging.getLogger("brace")
+
+Listener = Callable[["Event"], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Base of every brace event; ``policy`` is the emitting policy's name."""
+
+    policy: str
+
+
+@dataclass(frozen=True, slots=True)
+class StateChanged(Event):
+    """A circuit breaker moved from ``old`` to ``new`` state (names of `brace.State`)."""
+
+    old: str
+    new: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallRejected(Event):
+    """A policy refused a call; ``reason`` says why, ``retry_after`` when to try again."""
+
+    reason: str
+    retry_after: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RetryScheduled(Event):
+    """Attempt ``attempt`` failed with ``exception`` (a type name); next try in ``delay`` s."""
+
+    attempt: int
+    delay: float
+    exception: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class GaveUp(Event):
+    """A retry stopped for ``reason`` after ``attempts`` attempts and ``elapsed`` seconds."""
+
+    reason: str
+    attempts: int
+    elapsed: float
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetExhausted(Event):
+    """A retry budget had no token left for a retry."""
+
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class TimedOut(Event):
+    """A call ran out of time; ``source`` is ``"timeout"`` or ``"deadline"``."""
+
+    timeout: float
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class FallbackUsed(Event):
+    """Alternative ``level`` (1 = first) answered a call that failed with ``exception``."""
+
+    level: int
+    exception: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class BulkheadFull(Event):
+    """A bulkhead rejected a call: every slot busy and the queue full (or the wait too long)."""
+
+    in_flight: int
+    queued: int
+
+
+@dataclass(frozen=True, slots=True)
+class Queued(Event):
+    """A call waits for a bulkhead slot; ``queued`` counts the waiters including it."""
+
+    queued: int
+
+
+class Subscription:
+    """A registered listener; ``remove()`` (or leaving its ``with`` block) unregisters it.
+
+    ``failures`` counts how many times the listener raised.
+    """
+
+    __slots__ = ("_registries", "failures", "fn")
+
+    def __init__(self, fn: object, registries: tuple[Listeners, ...]) -> None:
+        if not callable(fn):
+            raise TypeError(
+                f"listener={fn!r} is not callable; expected a callable taking one event"
+            )
+        self.fn: Listener = fn
+        self.failures = 0
+        self._registries = registries
+        for registry in registries:
+            registry._add(self)
+
+    def remove(self) -> None:
+        """Stop delivering events to this listener (idempotent)."""
+        for registry in self._registries:
+            registry._remove(self)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.remove()
+
+    def __repr__(self) -> str:
+        return f"<brace.Subscription {self.fn!r} failures={self.failures}>"
+
+
+class Listeners:
+    """A copy-on-write set of subscriptions: emitting reads a tuple without a lock."""
+
+    __slots__ = ("_lock", "subs")
+
+    def __init__(self) -> None:
+        self.subs: tuple[Subscription, ...] = ()
+        self._lock = threading.Lock()
+
+    def add(self, fn: object) -> Subscription:
+        """Register ``fn``; raises `TypeError` if it is not callable."""
+        return Subscription(fn, (self,))
+
+    def _add(self, sub: Subscription) -> None:
+        with self._lock:
+            self.subs = (*self.subs, sub)
+
+    def _remove(self, sub: Subscription) -> None:
+        with self._lock:
+            self.subs = tuple(s for s in self.subs if s is not sub)
+
+
+GLOBAL = Listeners()
+
+
+def listen(fn: Listener) -> Subscription:
+    """Send every event from every policy to ``fn``; returns a handle that removes it."""
+    return GLOBAL.add(fn)
+
+
+def _deliver(sub: Subscription, event: Event) -> None:
+    try:
+        sub.fn(event)
+    except Exception:
+        sub.failures += 1
+        if sub.failures == 1:
+            _log.exception(
+                "brace listener %r raised on %s; the call goes on, and later failures "
+                "of this listener are only counted (Subscription.failures)",
+                sub.fn,
+                type(event).__name__,
+            )
+
+
+def emit(local: Listeners, event: Event) -> None:
+    """Deliver ``event`` to ``local``'s listeners, then the global ones; never raises."""
+    for sub in local.subs:
+        _deliver(sub, event)
+    for sub in GLOBAL.subs:
+        _deliver(sub, event)

@@ -1,0 +1,130 @@
+"""Construction-time validation shared by every policy.
+
+Each helper raises `ConfigError` (a `ValueError`) whose message names the
+parameter, the value given and what is allowed, so a bad configuration
+fails at the line that builds the policy and never in the hot path.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any, TypeGuard
+
+from brace._errors import ConfigError
+
+__all__ = [
+    "ExceptionMatcher",
+    "duration",
+    "exception_matcher",
+    "name",
+    "optional_duration",
+    "positive_int",
+    "probability",
+]
+
+#: A classifier for exceptions: returns True when the exception matches.
+ExceptionMatcher = Callable[[BaseException], bool]
+
+
+def _is_number(value: object) -> TypeGuard[float | int]:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def duration(
+    param: str,
+    value: object,
+    *,
+    allow_zero: bool = True,
+    allow_inf: bool = False,
+) -> float:
+    """Seconds from a ``float | int | timedelta``; finite and non-negative (or positive)."""
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    elif _is_number(value):
+        seconds = float(value)
+    else:
+        raise ConfigError(
+            f"{param}={value!r} is not a duration; expected seconds as a number "
+            "or a datetime.timedelta"
+        )
+    bound = ">= 0" if allow_zero else "> 0"
+    if math.isnan(seconds) or (math.isinf(seconds) and not allow_inf):
+        raise ConfigError(
+            f"{param}={value!r} is not allowed; expected a finite number of seconds {bound}"
+        )
+    if seconds < 0 or (seconds == 0 and not allow_zero):
+        raise ConfigError(f"{param}={value!r} is out of range; expected seconds {bound}")
+    return seconds
+
+
+def optional_duration(
+    param: str,
+    value: object,
+    *,
+    allow_zero: bool = True,
+) -> float | None:
+    """Like `duration`, with ``None`` passed through (meaning "no limit")."""
+    if value is None:
+        return None
+    return duration(param, value, allow_zero=allow_zero)
+
+
+def positive_int(param: str, value: object, *, minimum: int = 1) -> int:
+    """An ``int`` (not a bool) at least ``minimum``."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ConfigError(f"{param}={value!r} is not an integer; expected an int >= {minimum}")
+    if value < minimum:
+        raise ConfigError(f"{param}={value!r} is out of range; expected an int >= {minimum}")
+    return value
+
+
+def probability(param: str, value: object, *, allow_zero: bool = True) -> float:
+    """A number in [0, 1] (or (0, 1] with ``allow_zero=False``)."""
+    allowed = "[0, 1]" if allow_zero else "(0, 1]"
+    if not _is_number(value) or math.isnan(value):
+        raise ConfigError(f"{param}={value!r} is not a number; expected a number in {allowed}")
+    low_ok = value >= 0 if allow_zero else value > 0
+    if not (low_ok and value <= 1):
+        raise ConfigError(f"{param}={value!r} is out of range; expected a number in {allowed}")
+    return float(value)
+
+
+def name(param: str, value: object) -> str:
+    """A policy name: a non-empty string used in errors, events, metrics and store keys."""
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{param}={value!r} is not allowed; expected a non-empty str")
+    return value
+
+
+def _is_exception_type(value: object) -> bool:
+    return isinstance(value, type) and issubclass(value, BaseException)
+
+
+def exception_matcher(param: str, value: object) -> ExceptionMatcher:
+    """Build a matcher from an exception type, a tuple of them, or a predicate.
+
+    An empty tuple matches nothing. A predicate receives the exception and
+    returns whether it matches.
+    """
+    if _is_exception_type(value):
+        exc_type: Any = value
+        return lambda exc: isinstance(exc, exc_type)
+    if isinstance(value, tuple):
+        if not all(_is_exception_type(item) for item in value):
+            raise ConfigError(
+                f"{param}={value!r} is not allowed; expected exception types, "
+                "a tuple of them, or a predicate taking the exception"
+            )
+        types: tuple[type[BaseException], ...] = value
+        if not types:
+            return lambda _exc: False
+        return lambda exc: isinstance(exc, types)
+    if callable(value):
+        predicate: Callable[[BaseException], object] = value
+        return lambda exc: bool(predicate(exc))
+    raise ConfigError(
+        f"{param}={value!r} is not allowed; expected exception types, "
+        "a tuple of them, or a predicate taking the exception"
+    )

@@ -1,0 +1,17 @@
+"""Tools for testing code that uses brace: virtual time, recorded events, no waiting.
+
+* `VirtualClock`: pass it as ``clock=`` to any policy (and to `brace.deadline`)
+  and time moves only when you advance it or a policy sleeps.
+* `EventRecorder`: a listener that keeps events for assertions.
+* `no_wait`: a context manager under which backoff sleeps take no time.
+"""
+
+from brace.testing._clock import VirtualClock
+from brace.testing._no_wait import no_wait
+from brace.testing._recorder import EventRecorder
+
+__all__ = ["EventRecorder", "VirtualClock", "no_wait"]
+
+for _name in __all__:
+    globals()[_name].__module__ = "brace.testing"
+del _name

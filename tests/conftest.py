@@ -1,0 +1,83 @@
+"""Shared fixtures: run one scenario through the sync and the asyncio driver."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from typing import Any, Literal, TypeVar
+
+import pytest
+
+import brace
+from brace.testing import EventRecorder, VirtualClock
+
+R = TypeVar("R")
+
+
+class Driver:
+    """Runs a plain function under a policy, either directly or as a coroutine function.
+
+    The function under test is always written sync; in ``async`` mode the
+    driver wraps it in an ``async def`` so the policy takes its asyncio path.
+    """
+
+    def __init__(self, mode: Literal["sync", "async"]) -> None:
+        self.mode = mode
+        self._runner: asyncio.Runner | None = asyncio.Runner() if mode == "async" else None
+
+    def decorate(self, policy: brace.Policy, fn: Callable[..., R]) -> Callable[..., R]:
+        """``policy(fn)`` as a plain callable, whichever the mode."""
+        if self._runner is None:
+            return policy(fn)
+
+        async def afn(*args: Any, **kwargs: Any) -> R:
+            return fn(*args, **kwargs)
+
+        wrapped = policy(afn)
+        runner = self._runner
+
+        def run(*args: Any, **kwargs: Any) -> R:
+            return runner.run(wrapped(*args, **kwargs))
+
+        return run
+
+    def run(self, policy: brace.Policy, fn: Callable[..., R], *args: Any, **kwargs: Any) -> R:
+        """One call of ``fn(*args, **kwargs)`` under ``policy``."""
+        return self.decorate(policy, fn)(*args, **kwargs)
+
+    def call(self, policy: brace.Policy, fn: Callable[..., R], *args: Any, **kwargs: Any) -> R:
+        """Like `run`, through ``policy.call`` / ``policy.acall`` instead of decorating."""
+        if self._runner is None:
+            return policy.call(fn, *args, **kwargs)
+
+        async def afn(*a: Any, **k: Any) -> R:
+            return fn(*a, **k)
+
+        return self._runner.run(policy.acall(afn, *args, **kwargs))
+
+    def close(self) -> None:
+        if self._runner is not None:
+            self._runner.close()
+
+
+@pytest.fixture(params=["sync", "async"])
+def driver(request: pytest.FixtureRequest) -> Iterator[Driver]:
+    """The same scenario, once through the sync shell and once through the asyncio shell."""
+    d = Driver(request.param)
+    try:
+        yield d
+    finally:
+        d.close()
+
+
+@pytest.fixture
+def clock() -> VirtualClock:
+    return VirtualClock()
+
+
+@pytest.fixture
+def recorder() -> Iterator[EventRecorder]:
+    """An EventRecorder registered globally for the duration of the test."""
+    rec = EventRecorder()
+    with brace.listen(rec):
+        yield rec
