@@ -51,7 +51,7 @@ def run(cases: list[Case], *, rounds: int, number: int) -> None:
         for case in cases:  # warm up: caches, lazily built state, JIT-free but import-y paths
             n = max(1, (case.number or number) // 10)
             if case.mode == "sync":
-                _time_sync(case.op, n)  # type: ignore[arg-type]
+                _time_sync(case.op, n)
             else:
                 loop.run_until_complete(_time_async(case.op, n))  # type: ignore[arg-type]
         gc.collect()
@@ -61,11 +61,9 @@ def run(cases: list[Case], *, rounds: int, number: int) -> None:
                 for case in cases:
                     n = case.number or number
                     if case.mode == "sync":
-                        case.samples.append(_time_sync(case.op, n))  # type: ignore[arg-type]
+                        case.samples.append(_time_sync(case.op, n))
                     else:
-                        case.samples.append(
-                            loop.run_until_complete(_time_async(case.op, n))  # type: ignore[arg-type]
-                        )
+                        case.samples.append(loop.run_until_complete(_time_async(case.op, n)))  # type: ignore[arg-type]
         finally:
             gc.enable()
     finally:
@@ -79,7 +77,9 @@ def median(case: Case) -> float:
 def table(cases: list[Case]) -> str:
     by_key = {(c.mode, c.label): c for c in cases}
     lines = []
-    header = f"{'mode':5} {'group':9} {'case':52} {'ns/call':>9} {'x bare':>7} {'x floor':>7}  vs ref"
+    header = (
+        f"{'mode':5} {'group':9} {'case':52} {'ns/call':>9} {'x bare':>7} {'x floor':>7}  vs ref"
+    )
     lines.append(header)
     lines.append("-" * len(header))
     for mode in ("sync", "async"):

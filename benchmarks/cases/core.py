@@ -8,8 +8,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import brace
-from brace._events import GLOBAL, Event, emit
 from benchmarks._harness import BARE, FLOOR, Case
+from brace._events import GLOBAL, Event, emit
 
 
 class Noop(brace.Policy):
@@ -80,7 +80,11 @@ def _peers_sync() -> list[Case]:
         import backoff
 
         out.append(
-            Case("peers", "backoff @on_exception (success)", backoff.on_exception(backoff.expo, Exception)(f))
+            Case(
+                "peers",
+                "backoff @on_exception (success)",
+                backoff.on_exception(backoff.expo, Exception)(f),
+            )
         )
     except ImportError:
         pass
@@ -110,21 +114,30 @@ def _peers_async() -> list[Case]:
     try:
         import stamina
 
-        out.append(Case("peers", "stamina @retry (success)", stamina.retry(on=Exception)(af), "async"))
+        out.append(
+            Case("peers", "stamina @retry (success)", stamina.retry(on=Exception)(af), "async")
+        )
     except ImportError:
         pass
     try:
         import backoff
 
         out.append(
-            Case("peers", "backoff @on_exception (success)", backoff.on_exception(backoff.expo, Exception)(af), "async")
+            Case(
+                "peers",
+                "backoff @on_exception (success)",
+                backoff.on_exception(backoff.expo, Exception)(af),
+                "async",
+            )
         )
     except ImportError:
         pass
     try:
         import circuitbreaker
 
-        out.append(Case("peers", "circuitbreaker (closed, success)", circuitbreaker.circuit(af), "async"))
+        out.append(
+            Case("peers", "circuitbreaker (closed, success)", circuitbreaker.circuit(af), "async")
+        )
     except ImportError:
         pass
     try:
@@ -157,16 +170,32 @@ def cases() -> list[Case]:
         Case("core", "empty brace.pipeline()", brace.pipeline()(f), ref=BARE),
         Case("core", "pipeline(noop)", brace.pipeline(noop)(f), ref=FLOOR),
         Case("core", "noop policy as decorator", noop(f), ref=FLOOR),
-        Case("core", "pipeline(noop, noop, noop)", brace.pipeline(n1, n2, n3)(f), ref="3 noop decorators stacked"),
+        Case(
+            "core",
+            "pipeline(noop, noop, noop)",
+            brace.pipeline(n1, n2, n3)(f),
+            ref="3 noop decorators stacked",
+        ),
         Case("core", "3 noop decorators stacked", stacked),
-        Case("core", "noop + event emission, no listener", NoopEmitting("e")(f), ref="noop policy as decorator"),
+        Case(
+            "core",
+            "noop + event emission, no listener",
+            NoopEmitting("e")(f),
+            ref="noop policy as decorator",
+        ),
         Case("core", "noop.call(f) (undecorated)", functools.partial(noop.call, f), ref=FLOOR),
         *_peers_sync(),
         Case("core", BARE, af, "async"),
         Case("core", FLOOR, atrivial(af), "async"),
         Case("core", "empty brace.pipeline()", brace.pipeline()(af), "async", ref=BARE),
         Case("core", "pipeline(noop)", brace.pipeline(noop)(af), "async", ref=FLOOR),
-        Case("core", "pipeline(noop, noop, noop)", brace.pipeline(n1, n2, n3)(af), "async", ref="3 noop decorators stacked"),
+        Case(
+            "core",
+            "pipeline(noop, noop, noop)",
+            brace.pipeline(n1, n2, n3)(af),
+            "async",
+            ref="3 noop decorators stacked",
+        ),
         Case("core", "3 noop decorators stacked", astacked, "async"),
         *_peers_async(),
     ]

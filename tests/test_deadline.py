@@ -1,0 +1,158 @@
+"""Deadlines: contextvars scoping, nesting, propagation, entry checks, bad input."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import math
+import threading
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+import brace
+from brace.testing import VirtualClock
+from tests.conftest import Driver
+
+
+class Counting(brace.Policy):
+    def __init__(self) -> None:
+        super().__init__("counting")
+        self.calls = 0
+
+    def _run(self, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
+        self.calls += 1
+        return fn(*args, **kwargs)
+
+    async def _arun(self, fn: Callable[..., Awaitable[Any]], args: Any, kwargs: Any) -> Any:
+        self.calls += 1
+        return await fn(*args, **kwargs)
+
+
+def test_remaining_is_none_outside_any_deadline() -> None:
+    assert brace.remaining() is None
+
+
+def test_remaining_counts_down_on_the_given_clock(clock: VirtualClock) -> None:
+    with brace.deadline(5.0, clock=clock):
+        assert brace.remaining() == 5.0
+        clock.advance(2.0)
+        assert brace.remaining() == 3.0
+        clock.advance(10.0)
+        assert brace.remaining() == 0.0
+    assert brace.remaining() is None
+
+
+def test_timedelta_is_accepted(clock: VirtualClock) -> None:
+    with brace.deadline(timedelta(milliseconds=1500), clock=clock):
+        assert brace.remaining() == 1.5
+
+
+def test_nested_deadline_keeps_the_earlier(clock: VirtualClock) -> None:
+    with brace.deadline(5.0, clock=clock):
+        with brace.deadline(10.0, clock=clock):
+            assert brace.remaining() == 5.0
+        with brace.deadline(2.0, clock=clock):
+            assert brace.remaining() == 2.0
+        assert brace.remaining() == 5.0
+
+
+def test_deadline_object_is_reusable_and_reentrant(clock: VirtualClock) -> None:
+    budget = brace.deadline(4.0, clock=clock)
+    with budget:
+        clock.advance(1.0)
+        with budget:  # re-entering starts a fresh 4 s, but the outer 3 s left wins
+            assert brace.remaining() == 3.0
+        assert brace.remaining() == 3.0
+    with budget:
+        assert brace.remaining() == 4.0
+    assert repr(budget) == "brace.deadline(4.0)"
+
+
+def test_policies_refuse_calls_once_the_deadline_has_passed(
+    driver: Driver, clock: VirtualClock
+) -> None:
+    policy = Counting()
+    with brace.deadline(1.0, clock=clock):
+        assert driver.run(policy, lambda: 1) == 1
+        clock.advance(1.0)
+        with pytest.raises(brace.TimeoutExceededError) as info:
+            driver.run(policy, lambda: 1)
+        with pytest.raises(brace.TimeoutExceededError):
+            driver.call(policy, lambda: 1)
+    assert policy.calls == 1
+    assert info.value.source == "deadline"
+    assert info.value.timeout == 1.0
+    assert info.value.policy == "counting"
+    assert isinstance(info.value, TimeoutError)
+    assert isinstance(info.value, brace.RejectedError)
+
+
+def test_expired_deadline_stops_before_inner_policies(clock: VirtualClock) -> None:
+    outer, inner = Counting(), Counting()
+    calls = 0
+
+    def work() -> None:
+        nonlocal calls
+        calls += 1
+
+    with brace.deadline(0.0, clock=clock), pytest.raises(brace.TimeoutExceededError):
+        brace.pipeline(outer, inner)(work)()
+    assert (outer.calls, inner.calls, calls) == (0, 0, 0)
+
+
+def test_deadline_follows_into_asyncio_tasks(clock: VirtualClock) -> None:
+    async def child() -> float | None:
+        return brace.remaining()
+
+    async def main() -> list[float | None]:
+        with brace.deadline(3.0, clock=clock):
+            task = asyncio.create_task(child())
+            inside = await asyncio.gather(task, child())
+        outside = await asyncio.create_task(child())
+        return [*inside, outside]
+
+    assert asyncio.run(main()) == [3.0, 3.0, None]
+
+
+def test_deadlines_are_isolated_between_concurrent_tasks(clock: VirtualClock) -> None:
+    async def worker(seconds: float, gate: asyncio.Event) -> float | None:
+        with brace.deadline(seconds, clock=clock):
+            await gate.wait()
+            return brace.remaining()
+
+    async def main() -> list[float | None]:
+        gate = asyncio.Event()
+        tasks = [asyncio.create_task(worker(s, gate)) for s in (1.0, 2.0, 3.0)]
+        await asyncio.sleep(0)  # noqa: TID251 - a bare loop turn, not a timed wait
+        gate.set()
+        return list(await asyncio.gather(*tasks))
+
+    assert asyncio.run(main()) == [1.0, 2.0, 3.0]
+
+
+def test_deadline_follows_a_copied_context_into_threads(clock: VirtualClock) -> None:
+    with brace.deadline(2.0, clock=clock):
+        ctx = contextvars.copy_context()
+    seen: list[float | None] = []
+    thread = threading.Thread(target=lambda: seen.append(ctx.run(brace.remaining)))
+    thread.start()
+    thread.join()
+    with ThreadPoolExecutor(1) as pool:
+        bare = pool.submit(brace.remaining).result()
+    assert seen == [2.0]
+    assert bare is None
+
+
+@pytest.mark.parametrize("bad", [-1.0, math.nan, math.inf, -math.inf, "5", None, True])
+def test_bad_deadlines_fail_at_construction(bad: object) -> None:
+    with pytest.raises(brace.ConfigError, match=r"seconds="):
+        brace.deadline(bad)  # type: ignore[arg-type]
+
+
+def test_config_error_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="expected"):
+        brace.deadline(-5)
