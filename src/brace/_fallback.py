@@ -1,0 +1,262 @@
+"""Fallback: when a call fails, let an alternative, or a chain of them, answer.
+
+The decisions live in one generator, `Fallback._flow`: given the failure, it
+walks the chain, answers from plain values and `LastGood` caches itself, and
+yields each callable alternative to its driver, which runs it (awaiting it in
+the asyncio shell) and sends back the outcome. The generator returns the
+answer, or re-raises the original failure with one note per alternative.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Generator
+from dataclasses import dataclass
+from typing import Any, ClassVar, Final, ParamSpec, TypeVar
+
+from brace import _validate
+from brace._clock import Clock
+from brace._errors import ConfigError, RejectedError
+from brace._events import GLOBAL, FallbackUsed, emit
+from brace._last_good import LastGood
+from brace._policy import Args, Kwargs, Policy, _is_async_callable
+
+__all__ = ["Fallback"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_VALUE: Final = 0  # a plain value, returned as it is
+_CALL: Final = 1  # a sync callable with the protected function's signature
+_ACALL: Final = 2  # an async callable: only for async calls
+_CACHE: Final = 3  # a LastGood, looked up without running anything
+
+# What a driver sends back into the flow: (True, result) or (False, exception).
+Outcome = tuple[bool, Any]
+Flow = Generator["_Alternative", Outcome, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class _Alternative:
+    level: int  # 1 = first alternative
+    kind: int
+    target: Any
+    label: str
+
+
+def _label(target: object) -> str:
+    if isinstance(target, LastGood):
+        return f"LastGood {target.name!r}"
+    name = getattr(target, "__qualname__", None) or type(target).__name__
+    return str(name)
+
+
+def _chain(alternatives: object) -> tuple[_Alternative, ...]:
+    items = alternatives if isinstance(alternatives, list) else [alternatives]
+    if not items:
+        raise ConfigError(
+            "alternatives=[] is an empty chain; expected a value, a callable, a LastGood, "
+            "or a non-empty list of them (to fall back to an empty list, write [[]])"
+        )
+    chain: list[_Alternative] = []
+    for level, item in enumerate(items, 1):
+        if chain and chain[-1].kind == _VALUE:
+            raise ConfigError(
+                f"alternatives[{level - 1}]={item!r} can never run: alternative {level - 1} "
+                f"is the plain value {chain[-1].target!r}, which always answers; "
+                "put plain values last"
+            )
+        if isinstance(item, LastGood):
+            chain.append(_Alternative(level, _CACHE, item, _label(item)))
+        elif isinstance(item, Policy):
+            raise ConfigError(
+                f"alternatives[{level - 1}]={item!r} is a policy; expected a value, a callable "
+                "with the protected function's signature, or a LastGood (decorate the "
+                "alternative function with the policy instead)"
+            )
+        elif callable(item):
+            kind = _ACALL if _is_async_callable(item) else _CALL
+            chain.append(_Alternative(level, kind, item, _label(item)))
+        else:
+            chain.append(_Alternative(level, _VALUE, item, repr(item)))
+    return tuple(chain)
+
+
+class Fallback(Policy):
+    """When the call fails, answer from an alternative, or the first of a chain that succeeds.
+
+    A failure is an exception matching ``on`` (any `brace.RejectedError`
+    always counts: an open breaker or a timeout is what fallbacks are for) or
+    a result for which ``on_result`` returns true. Alternatives are tried in
+    turn, each with the call's original arguments:
+
+    * a plain value is returned as it is (so it must come last);
+    * a callable with the protected function's signature is called (inside
+      it, ``sys.exception()`` is the failure being handled); for an async
+      call it may be sync or async, for a sync call it must be sync;
+    * a `brace.LastGood` serves the last good result of the protected call
+      for these arguments, if fresh; it learns every success of the call.
+
+    An alternative that raises, returns a result ``on_result`` rejects, or
+    (LastGood) has nothing fresh, passes to the next. When every one fails,
+    the original exception is re-raised with a note per alternative; a
+    rejected original result is returned as it is. Control flow
+    (cancellation, ``KeyboardInterrupt``) is never handled.
+
+    A Fallback does not check the deadline on entry: a
+    `brace.TimeoutExceededError` from inside is a failure like any other, so
+    an expired deadline serves the alternative. Each use emits
+    `brace.FallbackUsed` with the level (1 = first alternative) that answered.
+
+    Args:
+        alternatives: One alternative, or a non-empty list tried in order.
+            A list is always a chain: to fall back to a list value, wrap it
+            (``[[]]``).
+        on: Exception types, a tuple of them, or a predicate taking the
+            exception, that trigger the fallback. Default ``Exception``.
+        on_result: Predicate on a result that makes it a failure too.
+            Default ``None`` (results are never failures).
+        clock: Accepted for symmetry with other policies; a fallback never waits.
+        name: Used in events and notes. Default ``"fallback"``.
+    """
+
+    _checks_deadline: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        alternatives: object,
+        *,
+        on: object = Exception,
+        on_result: Callable[[Any], object] | None = None,
+        clock: Clock | None = None,
+        name: str | None = None,
+    ) -> None:
+        super().__init__(None if name is None else _validate.name("name", name))
+        self._chain = _chain(alternatives)
+        self._on = _validate.exception_matcher("on", on)
+        if on_result is not None and not callable(on_result):
+            raise ConfigError(
+                f"on_result={on_result!r} is not callable; expected a predicate taking "
+                "the result, or None"
+            )
+        self._on_result = on_result
+        self._clock = clock
+        self._learners = tuple(alt.target for alt in self._chain if alt.kind == _CACHE)
+        self._has_async = any(alt.kind == _ACALL for alt in self._chain)
+
+    # -- the core: which alternative answers ---------------------------------------------
+
+    def _handles(self, exc: Exception) -> bool:
+        return isinstance(exc, RejectedError) or self._on(exc)
+
+    def _rejects(self, result: object) -> bool:
+        return self._on_result is not None and bool(self._on_result(result))
+
+    def _answered(self, alt: _Alternative, failure: BaseException | None, value: Any) -> Any:
+        if self._listeners.subs or GLOBAL.subs:
+            kind = None if failure is None else type(failure).__name__
+            emit(self._listeners, FallbackUsed(self.name, alt.level, kind))
+        return value
+
+    def _flow(self, failure: Exception | None, result: object, args: Args, kwargs: Kwargs) -> Flow:
+        notes: list[str] = []
+        prefix = f"fallback {self.name!r}: alternative"
+        for alt in self._chain:
+            if alt.kind == _VALUE:
+                return self._answered(alt, failure, alt.target)
+            if alt.kind == _CACHE:
+                found, value = alt.target._lookup(args, kwargs)
+                if found:
+                    return self._answered(alt, failure, value)
+                notes.append(f"{prefix} {alt.level} ({alt.label}) had no fresh value")
+                continue
+            ok, value = yield alt
+            if ok and not self._rejects(value):
+                return self._answered(alt, failure, value)
+            outcome = (
+                f"raised {value!r}" if not ok else f"returned {value!r}, rejected by on_result"
+            )
+            notes.append(f"{prefix} {alt.level} ({alt.label}) {outcome}")
+        if failure is None:
+            return result
+        for note in notes:
+            failure.add_note(note)
+        raise failure
+
+    def _learn(self, args: Args, kwargs: Kwargs, result: object) -> None:
+        for cache in self._learners:
+            cache._learn(args, kwargs, result)
+
+    # -- the drivers ---------------------------------------------------------------------
+
+    def _wrap(self, fn: Callable[P, R]) -> Callable[P, R]:
+        if self._has_async:
+            raise TypeError(self._sync_with_async_message())
+        return super()._wrap(fn)
+
+    def _sync_with_async_message(self) -> str:
+        return (
+            f"{self!r} has an async alternative, which a synchronous call cannot await; "
+            "use a sync alternative, or make the protected function async"
+        )
+
+    def _drive(self, flow: Flow, args: Args, kwargs: Kwargs) -> Any:
+        try:
+            alt = next(flow)
+            while True:
+                if alt.kind == _ACALL:
+                    raise TypeError(self._sync_with_async_message())
+                try:
+                    outcome: Outcome = (True, alt.target(*args, **kwargs))
+                except Exception as exc:
+                    outcome = (False, exc)
+                alt = flow.send(outcome)
+        except StopIteration as stop:
+            return stop.value
+
+    async def _adrive(self, flow: Flow, args: Args, kwargs: Kwargs) -> Any:
+        try:
+            alt = next(flow)
+            while True:
+                try:
+                    value = alt.target(*args, **kwargs)
+                    if alt.kind == _ACALL:
+                        value = await value
+                    outcome: Outcome = (True, value)
+                except Exception as exc:
+                    outcome = (False, exc)
+                alt = flow.send(outcome)
+        except StopIteration as stop:
+            return stop.value
+
+    def _run(self, fn: Callable[..., R], args: Args, kwargs: Kwargs) -> R:
+        try:
+            result = fn(*args, **kwargs)
+        except Exception as exc:
+            if not self._handles(exc):
+                raise
+            answer: R = self._drive(self._flow(exc, None, args, kwargs), args, kwargs)
+            return answer
+        if self._on_result is not None and self._rejects(result):
+            kept: R = self._drive(self._flow(None, result, args, kwargs), args, kwargs)
+            return kept
+        if self._learners:
+            self._learn(args, kwargs, result)
+        return result
+
+    async def _arun(self, fn: Callable[..., Awaitable[R]], args: Args, kwargs: Kwargs) -> R:
+        try:
+            result = await fn(*args, **kwargs)
+        except Exception as exc:
+            if not self._handles(exc):
+                raise
+            answer: R = await self._adrive(self._flow(exc, None, args, kwargs), args, kwargs)
+            return answer
+        if self._on_result is not None and self._rejects(result):
+            kept: R = await self._adrive(self._flow(None, result, args, kwargs), args, kwargs)
+            return kept
+        if self._learners:
+            self._learn(args, kwargs, result)
+        return result
+
+    def _config(self) -> dict[str, object]:
+        return {"alternatives": [alt.label for alt in self._chain]}
