@@ -4,13 +4,16 @@
   and time moves only when you advance it or a policy sleeps.
 * `EventRecorder`: a listener that keeps events for assertions.
 * `no_wait`: a context manager under which backoff sleeps take no time.
+* `run` / `VirtualEventLoop`: run asyncio code in virtual time, where
+  `asyncio.sleep`, `asyncio.timeout` and brace's clock share one timeline.
 """
 
 from brace.testing._clock import VirtualClock
+from brace.testing._loop import VirtualEventLoop, run
 from brace.testing._no_wait import no_wait
 from brace.testing._recorder import EventRecorder
 
-__all__ = ["EventRecorder", "VirtualClock", "no_wait"]
+__all__ = ["EventRecorder", "VirtualClock", "VirtualEventLoop", "no_wait", "run"]
 
 for _name in __all__:
     globals()[_name].__module__ = "brace.testing"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import threading
 import types
@@ -27,6 +28,8 @@ class VirtualClock:
     through sleeping: `sleep` and `asleep` return at once with the clock moved
     forward by the requested seconds (``asleep`` still yields to the event
     loop once, so cancellation and other tasks behave as with a real sleep).
+    On a `brace.testing.VirtualEventLoop` bound to the clock, ``asleep`` waits
+    on a loop timer and the loop moves the time (see `brace.testing.run`).
     ``wall()`` is ``wall_start`` plus the same elapsed time. Safe to share
     between threads.
 
@@ -66,7 +69,20 @@ class VirtualClock:
             self._now += max(seconds, 0.0)
 
     async def asleep(self, seconds: float) -> None:
-        """Record the sleep, move time forward and yield to the event loop once."""
+        """Record the sleep, move time forward and yield to the event loop once.
+
+        On a `brace.testing.VirtualEventLoop` running on this clock, the sleep
+        is a loop timer instead: the task waits while the others run, and the
+        loop moves time when every task is waiting, so many concurrent tasks
+        share one timeline.
+        """
+        loop = asyncio.events._get_running_loop()
+        if loop is not None and getattr(loop, "_brace_virtual_clock", None) is self:
+            with self._lock:
+                self.sleeps.append(seconds)
+            # The loop's time is this clock's, so a loop timer is a sleep in virtual time.
+            await asyncio.sleep(max(seconds, 0.0))  # noqa: TID251
+            return
         self.sleep(seconds)
         await _checkpoint()
 
