@@ -117,7 +117,7 @@ class Backoff:
             ConfigError: ``delay`` is negative, NaN, infinite or not a duration.
         """
         seconds = _validate.duration("delay", delay)
-        return cls(kind="constant", initial=seconds, max_delay=seconds)
+        return cls(kind="constant", initial=seconds)
 
     @classmethod
     def linear(

@@ -1,0 +1,367 @@
+"""`Retry`: try a failing call again, with backoff, within bounds, under a budget.
+
+The decisions live in `brace._retry_core`; this module holds the policy
+object and its two thin drivers. The first attempt is kept as cheap as a
+plain ``try``/``except``: the per-call state, the backoff iterator and every
+clock read are set up only once an attempt has failed.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Awaitable, Callable, Coroutine
+from datetime import timedelta
+from typing import Any, ParamSpec, TypeVar
+
+from brace import _validate
+from brace._backoff import Backoff, as_backoff
+from brace._clock import SYSTEM_CLOCK, Clock, await_wait, wait
+from brace._deadline import _CURRENT, check_deadline
+from brace._errors import ConfigError
+from brace._events import GLOBAL, BudgetExhausted, GaveUp, RetryScheduled, emit
+from brace._policy import Args, Kwargs, Policy
+from brace._retry_after import RetryAfterHook, retry_after_of
+from brace._retry_core import Budget, CallState, GiveUp, Rejected, RetryCore
+
+__all__ = ["Retry"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_DEFAULT_BACKOFF = Backoff.exponential(initial=0.1, multiplier=2.0, max_delay=10.0, jitter="full")
+
+
+def _deadline_left() -> float | None:
+    cur = _CURRENT.get()
+    return None if cur is None else cur.left()
+
+
+def _retryable_types(on: object) -> tuple[type[Exception], ...] | None:
+    """``on`` as a tuple for a bare ``except`` clause, or ``None`` when it is a predicate.
+
+    Only `Exception` subclasses are kept: control flow (`KeyboardInterrupt`,
+    `asyncio.CancelledError`, ...) is never retried, whatever ``on`` says.
+    """
+    items = on if isinstance(on, tuple) else (on,)
+    if not all(isinstance(item, type) for item in items):
+        return None
+    kept: list[type[Exception]] = []
+    for item in items:
+        if item is BaseException:
+            kept.append(Exception)
+        elif issubclass(item, Exception):
+            kept.append(item)
+    return tuple(kept)
+
+
+def _check_budget(budget: object) -> Budget | None:
+    if budget is None:
+        return None
+    if not (
+        callable(getattr(budget, "deposit", None))
+        and callable(getattr(budget, "try_withdraw", None))
+    ):
+        raise ConfigError(
+            f"budget={budget!r} is not allowed; expected None or a brace.RetryBudget "
+            "(an object with deposit() and try_withdraw())"
+        )
+    return budget  # type: ignore[return-value]
+
+
+def _check_hook(respect_retry_after: object) -> RetryAfterHook | None:
+    if respect_retry_after is True:
+        return retry_after_of
+    if respect_retry_after is False:
+        return None
+    if callable(respect_retry_after):
+        return respect_retry_after
+    raise ConfigError(
+        f"respect_retry_after={respect_retry_after!r} is not allowed; expected True, False "
+        "or a hook taking the exception (or rejected result) and returning a delay"
+    )
+
+
+class Retry(Policy):
+    """Run a call again when it fails, waiting per a backoff schedule, within bounds.
+
+    Retries stop when ``attempts`` are used up, the backoff schedule runs
+    out, the next wait would pass ``max_elapsed`` or the current
+    `brace.deadline`, the shared ``budget`` has no retry left, or a server's
+    ``Retry-After`` exceeds the schedule's ``max_delay``. Giving up re-raises
+    the last exception itself with a PEP 678 note saying why; a result that
+    ``on_result`` still rejects is returned as it is. Control flow
+    (`asyncio.CancelledError`, `KeyboardInterrupt`, ...) is never retried.
+
+    Args:
+        name: Used in events and notes. Default ``"retry"``.
+        attempts: Total attempts, the first included; ``None`` for no limit
+            (then ``max_elapsed``, a finite schedule or a deadline must bound
+            the call). Default 3.
+        backoff: A `Backoff` or any iterable of seconds. Default
+            ``Backoff.exponential(initial=0.1, multiplier=2.0, max_delay=10.0, jitter="full")``.
+        on: Exception types (or a tuple of them) to retry, or a predicate
+            taking the exception. Default `Exception`.
+        on_result: Predicate on a result: true means retry. Default ``None``.
+        max_elapsed: Seconds for all attempts and waits together, measured
+            from the start of the first attempt. Default ``None``.
+        budget: A `RetryBudget` shared with other calls. Default ``None``.
+        respect_retry_after: ``True`` (default) waits at least as long as an
+            exception's ``retry_after`` (seconds or aware datetime) or a
+            ``Retry-After`` response header; ``False`` ignores every hint; a
+            callable is a hook ``(exception or rejected result) -> seconds |
+            datetime | header str | None`` (see ``docs/retry.md``).
+        rng: The `random.Random` that drives jitter. Default: a shared one.
+        clock: Where time is read and waits happen. Default: the system clock.
+
+    Raises:
+        ConfigError: a bad value for any argument.
+    """
+
+    def __init__(
+        self,
+        name: str | None = None,
+        *,
+        attempts: int | None = 3,
+        backoff: Backoff | Any = None,
+        on: type[BaseException]
+        | tuple[type[BaseException], ...]
+        | Callable[[BaseException], object] = Exception,
+        on_result: Callable[[Any], object] | None = None,
+        max_elapsed: float | timedelta | None = None,
+        budget: Budget | None = None,
+        respect_retry_after: bool | RetryAfterHook = True,
+        rng: random.Random | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        super().__init__(name)
+        if attempts is not None:
+            _validate.positive_int("attempts", attempts)
+        schedule = _DEFAULT_BACKOFF if backoff is None else as_backoff(backoff)
+        if on_result is not None and not callable(on_result):
+            raise ConfigError(
+                f"on_result={on_result!r} is not allowed; expected None or a predicate"
+            )
+        if rng is not None and not isinstance(rng, random.Random):
+            raise ConfigError(f"rng={rng!r} is not allowed; expected None or a random.Random")
+        self._core = RetryCore(
+            attempts=attempts,
+            backoff=schedule,
+            matches=_validate.exception_matcher("on", on),
+            on_result=on_result,
+            max_elapsed=_validate.optional_duration("max_elapsed", max_elapsed, allow_zero=False),
+            budget=_check_budget(budget),
+            hint_hook=_check_hook(respect_retry_after),
+            rng=rng,
+        )
+        self._clock: Clock = SYSTEM_CLOCK if clock is None else clock
+        self._on_types = _retryable_types(on)
+        self._unbounded = (
+            attempts is None and self._core.max_elapsed is None and not schedule.finite
+        )
+        # The bare try/except closure serves calls that need nothing else on the first attempt.
+        self._simple = (
+            self._on_types is not None
+            and on_result is None
+            and budget is None
+            and self._core.max_elapsed is None
+            and not self._unbounded
+        )
+
+    # -- configuration ------------------------------------------------------------------
+
+    @property
+    def attempts(self) -> int | None:
+        """Total attempts allowed per call, or ``None`` for no limit."""
+        return self._core.attempts
+
+    @property
+    def backoff(self) -> Backoff:
+        """The backoff schedule."""
+        return self._core.backoff
+
+    @property
+    def budget(self) -> Budget | None:
+        """The shared retry budget, if any."""
+        return self._core.budget
+
+    def _config(self) -> dict[str, object]:
+        core = self._core
+        return {
+            "attempts": core.attempts,
+            "backoff": core.backoff,
+            "max_elapsed": core.max_elapsed,
+            "budget": core.budget,
+            "respect_retry_after": core.hint_hook is not None,
+        }
+
+    # -- shared by both drivers ---------------------------------------------------------
+
+    def _prepare(self) -> float | None:
+        """Bookkeeping before the first attempt; returns its start time when it must be known."""
+        if self._unbounded and _CURRENT.get() is None:
+            raise ConfigError(
+                f"{self!r} has attempts=None and no max_elapsed, and this call runs outside "
+                "any brace.deadline: nothing would ever stop it. Set attempts, max_elapsed "
+                "or call it inside brace.deadline(...)"
+            )
+        core = self._core
+        if core.budget is not None:
+            core.budget.deposit()
+        return self._clock.monotonic() if core.max_elapsed is not None else None
+
+    def _judge(self, result: object) -> Rejected | None:
+        on_result = self._core.on_result
+        if on_result is not None and on_result(result):
+            return Rejected(result)
+        return None
+
+    def _decide(self, state: CallState, outcome: BaseException | Rejected) -> float | GiveUp:
+        clock = self._clock
+        step = state.after_failure(outcome, clock.monotonic(), _deadline_left(), clock.wall)
+        if not isinstance(step, GiveUp) and (self._listeners.subs or GLOBAL.subs):
+            kind = None if isinstance(outcome, Rejected) else type(outcome).__name__
+            emit(self._listeners, RetryScheduled(self.name, state.attempts, step, kind))
+        return step
+
+    def _resume(self, state: CallState) -> GiveUp | None:
+        return state.before_attempt(self._clock.monotonic(), _deadline_left())
+
+    def _give_up(self, state: CallState, outcome: BaseException | Rejected, stop: GiveUp) -> Any:
+        now = self._clock.monotonic()
+        if self._listeners.subs or GLOBAL.subs:
+            if stop.reason == "budget":
+                emit(self._listeners, BudgetExhausted(self.name, state.attempts))
+            emit(self._listeners, GaveUp(self.name, stop.reason, state.attempts, now - state.start))
+        if isinstance(outcome, Rejected):
+            return outcome.value
+        outcome.add_note(RetryCore.note(self.name, state, stop, now))
+        raise outcome
+
+    def _begin(self, start: float | None) -> CallState:
+        return self._core.begin(self._clock.monotonic() if start is None else start)
+
+    # -- sync driver --------------------------------------------------------------------
+
+    def _run(self, fn: Callable[..., R], args: Args, kwargs: Kwargs) -> R:
+        start = self._prepare()
+        try:
+            result = fn(*args, **kwargs)
+        except Exception as exc:
+            if not self._core.matches(exc):
+                raise
+            outcome: BaseException | Rejected = exc
+        else:
+            rejected = self._judge(result)
+            if rejected is None:
+                return result
+            outcome = rejected
+        return self._retry(fn, args, kwargs, outcome, start)
+
+    def _retry(
+        self,
+        fn: Callable[..., R],
+        args: Args,
+        kwargs: Kwargs,
+        outcome: BaseException | Rejected,
+        start: float | None,
+    ) -> R:
+        state = self._begin(start)
+        matches = self._core.matches
+        while True:
+            step = self._decide(state, outcome)
+            if isinstance(step, GiveUp):
+                return self._give_up(state, outcome, step)  # type: ignore[no-any-return]
+            wait(self._clock, step)
+            stop = self._resume(state)
+            if stop is not None:
+                return self._give_up(state, outcome, stop)  # type: ignore[no-any-return]
+            try:
+                result = fn(*args, **kwargs)
+            except Exception as exc:
+                if not matches(exc):
+                    raise
+                outcome = exc
+            else:
+                rejected = self._judge(result)
+                if rejected is None:
+                    return result
+                outcome = rejected
+
+    def _wrap(self, fn: Callable[P, R]) -> Callable[P, R]:
+        if not self._simple or self._on_types is None:
+            return super()._wrap(fn)
+        on_types, retry, name = self._on_types, self._retry, self.name
+
+        def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
+            if _CURRENT.get() is not None:
+                check_deadline(name)
+            try:
+                return fn(*args, **kwargs)
+            except on_types as exc:
+                failure = exc
+            return retry(fn, args, kwargs, failure, None)
+
+        return wrapped
+
+    # -- async driver -------------------------------------------------------------------
+
+    async def _arun(self, fn: Callable[..., Awaitable[R]], args: Args, kwargs: Kwargs) -> R:
+        start = self._prepare()
+        try:
+            result = await fn(*args, **kwargs)
+        except Exception as exc:
+            if not self._core.matches(exc):
+                raise
+            outcome: BaseException | Rejected = exc
+        else:
+            rejected = self._judge(result)
+            if rejected is None:
+                return result
+            outcome = rejected
+        return await self._aretry(fn, args, kwargs, outcome, start)
+
+    async def _aretry(
+        self,
+        fn: Callable[..., Awaitable[R]],
+        args: Args,
+        kwargs: Kwargs,
+        outcome: BaseException | Rejected,
+        start: float | None,
+    ) -> R:
+        state = self._begin(start)
+        matches = self._core.matches
+        while True:
+            step = self._decide(state, outcome)
+            if isinstance(step, GiveUp):
+                return self._give_up(state, outcome, step)  # type: ignore[no-any-return]
+            await await_wait(self._clock, step)
+            stop = self._resume(state)
+            if stop is not None:
+                return self._give_up(state, outcome, stop)  # type: ignore[no-any-return]
+            try:
+                result = await fn(*args, **kwargs)
+            except Exception as exc:
+                if not matches(exc):
+                    raise
+                outcome = exc
+            else:
+                rejected = self._judge(result)
+                if rejected is None:
+                    return result
+                outcome = rejected
+
+    def _awrap(self, fn: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:
+        if not self._simple or self._on_types is None:
+            return super()._awrap(fn)
+        on_types, aretry, name = self._on_types, self._aretry, self.name
+
+        async def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
+            if _CURRENT.get() is not None:
+                check_deadline(name)
+            try:
+                return await fn(*args, **kwargs)
+            except on_types as exc:
+                failure = exc
+            return await aretry(fn, args, kwargs, failure, None)
+
+        return wrapped

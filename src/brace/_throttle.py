@@ -1,0 +1,156 @@
+"""`Throttle`: client-side adaptive throttling from Google's SRE book ("Handling Overload").
+
+Each client tracks, over the last ``window`` seconds, the calls it offered
+(``requests``) and the calls the backend accepted (``accepts``), and rejects a
+new call locally with probability::
+
+    max(0, (requests - k * accepts) / (requests + 1))
+
+While the backend is healthy ``requests < k * accepts`` and nothing is
+rejected; once it refuses most work, clients shed load themselves instead of
+sending requests that would fail anyway, yet keep probing with a few.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import TypeVar
+
+from brace import _validate
+from brace._budget import SlidingCount
+from brace._clock import SYSTEM_CLOCK, Clock
+from brace._errors import ConfigError, RateLimitedError
+from brace._events import GLOBAL, CallRejected, emit
+from brace._policy import Args, Kwargs, Policy
+
+__all__ = ["Throttle", "ThrottleCore"]
+
+R = TypeVar("R")
+
+
+class ThrottleCore:
+    """Counts and the rejection rule, without I/O; methods take ``now``. Thread-safe."""
+
+    __slots__ = ("_accepts", "_lock", "_requests", "k")
+
+    def __init__(self, k: float, window: float) -> None:
+        self.k = k
+        self._requests = SlidingCount(window)
+        self._accepts = SlidingCount(window)
+        self._lock = threading.Lock()
+
+    def reject_probability(self, now: float) -> float:
+        """The probability that a call offered at ``now`` is rejected."""
+        with self._lock:
+            return self._probability_locked(now)
+
+    def _probability_locked(self, now: float) -> float:
+        requests = self._requests.total(now)
+        accepts = self._accepts.total(now)
+        return max(0.0, (requests - self.k * accepts) / (requests + 1))
+
+    def offer(self, now: float, draw: float) -> bool:
+        """Count one offered call; True if it may run (``draw`` is uniform in [0, 1))."""
+        with self._lock:
+            probability = self._probability_locked(now)
+            self._requests.add(now)
+        return draw >= probability
+
+    def accepted(self, now: float) -> None:
+        """Count one call the backend accepted."""
+        with self._lock:
+            self._accepts.add(now)
+
+
+class Throttle(Policy):
+    """Reject calls locally, in proportion to how often the backend has been refusing them.
+
+    Rejections raise `RateLimitedError` (``retry_after=None``) without
+    running the call. ``requests`` counts every call offered, including the
+    ones the throttle rejects itself; ``accepts`` counts calls that ran and
+    did not raise an exception matching ``on``.
+
+    Args:
+        name: Used in errors and events. Default ``"throttle"``.
+        k: Accepts multiplier, at least 1: the backend may refuse up to
+            ``1 - 1/k`` of calls before any are shed. Default 2.0.
+        window: Seconds of history counted. Default 120.0.
+        on: Exception types (or a predicate) that mean "the backend refused":
+            such calls are not accepts. Default `Exception`.
+        rng: The `random.Random` for rejection draws. Default: a private one.
+        clock: Where time is read. Default: the system clock.
+
+    Raises:
+        ConfigError: ``k < 1``, a bad ``window``, ``on`` or ``rng``.
+    """
+
+    def __init__(
+        self,
+        name: str | None = None,
+        *,
+        k: float = 2.0,
+        window: float | timedelta = 120.0,
+        on: type[BaseException]
+        | tuple[type[BaseException], ...]
+        | Callable[[BaseException], object] = Exception,
+        rng: random.Random | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        super().__init__(name)
+        if not isinstance(k, int | float) or isinstance(k, bool) or not math.isfinite(k) or k < 1:
+            raise ConfigError(f"k={k!r} is not allowed; expected a finite number >= 1")
+        if rng is not None and not isinstance(rng, random.Random):
+            raise ConfigError(f"rng={rng!r} is not allowed; expected None or a random.Random")
+        seconds = _validate.duration("window", window, allow_zero=False)
+        self.k = float(k)
+        self.window = seconds
+        self._refused = _validate.exception_matcher("on", on)
+        self._rng = random.Random() if rng is None else rng  # noqa: S311 - not security-sensitive
+        self._clock: Clock = SYSTEM_CLOCK if clock is None else clock
+        self._core = ThrottleCore(self.k, seconds)
+
+    def _config(self) -> dict[str, object]:
+        return {"k": self.k, "window": self.window}
+
+    def reject_probability(self) -> float:
+        """The probability that a call offered now would be rejected."""
+        return self._core.reject_probability(self._clock.monotonic())
+
+    def _admit(self) -> None:
+        if self._core.offer(self._clock.monotonic(), self._rng.random()):
+            return
+        if self._listeners.subs or GLOBAL.subs:
+            emit(self._listeners, CallRejected(self.name, "throttled", None))
+        raise RateLimitedError(
+            f"throttle {self.name!r} shed this call locally: the backend has been refusing "
+            "most recent calls",
+            policy=self.name,
+        )
+
+    def _settle(self, exc: Exception | None) -> None:
+        if exc is None or not self._refused(exc):
+            self._core.accepted(self._clock.monotonic())
+
+    def _run(self, fn: Callable[..., R], args: Args, kwargs: Kwargs) -> R:
+        self._admit()
+        try:
+            result = fn(*args, **kwargs)
+        except Exception as exc:
+            self._settle(exc)
+            raise
+        self._settle(None)
+        return result
+
+    async def _arun(self, fn: Callable[..., Awaitable[R]], args: Args, kwargs: Kwargs) -> R:
+        self._admit()
+        try:
+            result = await fn(*args, **kwargs)
+        except Exception as exc:
+            self._settle(exc)
+            raise
+        self._settle(None)
+        return result
