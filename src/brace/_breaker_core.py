@@ -1,0 +1,431 @@
+"""The circuit breaker's decisions: admit, record, release, transition.
+
+`BreakerCore` is the sans-I/O heart of `brace.CircuitBreaker`: it never runs
+the user's call, sleeps or awaits. The sync and async shells in
+``_breaker.py`` ask it to admit a call (with ``now``), run the call, then
+hand it the outcome. All mutable state is in a store's `BreakerCell`; the
+cell's lock is held only inside this module, for a few attribute updates,
+never around the user's call. Events are built under the lock but emitted
+after it is released, so a slow listener never blocks other calls.
+
+Helpers whose name ends in ``_locked`` must be called with the lock held.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from brace import _validate
+from brace._breaker_state import (
+    CLOSED,
+    DISABLED,
+    HALF_OPEN,
+    OPEN,
+    Phase,
+    State,
+    check_transition,
+)
+from brace._errors import CircuitOpenError, ConfigError
+from brace._events import GLOBAL, CallRejected, Event, Listeners, StateChanged, emit
+from brace._policy import CONTROL_FLOW
+from brace._window import FAILED, SLOW, CountWindow, TimeWindow, WindowSnapshot
+from brace.store._protocol import BreakerCell
+
+__all__ = ["BreakerCore", "OpenSchedule"]
+
+
+class OpenSchedule:
+    """How long the breaker stays OPEN on its k-th consecutive trip.
+
+    ``open_for`` is seconds (``float | timedelta``), a Backoff (anything with
+    ``.delays(rng)``) or an iterable of seconds. The k-th trip since the
+    breaker last closed waits the k-th delay; the last one repeats once the
+    schedule runs out. A Backoff or a sequence starts over after a close; a
+    one-shot iterator cannot, so it keeps its place.
+    """
+
+    __slots__ = ("_fixed", "_iter", "_restart", "_seen", "describe")
+
+    def __init__(self, open_for: object, rng: random.Random | None) -> None:
+        self._fixed: float | None = None
+        self._restart: Callable[[], Iterator[Any]] | None = None
+        self._seen: list[float] = []
+        self._iter: Iterator[Any] = iter(())
+        self.describe: object = open_for
+        delays = getattr(open_for, "delays", None)
+        if callable(delays):
+            self._restart = lambda: iter(delays(rng))
+        elif isinstance(open_for, Sequence) and not isinstance(open_for, str | bytes):
+            values = tuple(_validate.duration("open_for", v) for v in open_for)
+            if not values:
+                raise ConfigError("open_for=() is not allowed; expected at least one delay")
+            self._restart = lambda: iter(values)
+        elif hasattr(open_for, "__iter__") and not isinstance(open_for, str | bytes):
+            self._iter = iter(open_for)
+        else:
+            self._fixed = _validate.duration("open_for", open_for)
+            self.describe = self._fixed
+
+    def delay(self, trip: int) -> float:
+        """Seconds to stay OPEN on consecutive trip number ``trip`` (1-based)."""
+        if self._fixed is not None:
+            return self._fixed
+        if trip <= 1 and self._restart is not None:
+            self._iter = self._restart()
+            self._seen = []
+        while len(self._seen) < trip:
+            try:
+                value = float(next(self._iter))
+            except StopIteration:
+                break
+            self._seen.append(value if value > 0 else 0.0)  # NaN and negatives -> 0
+        if not self._seen:
+            return 0.0
+        return self._seen[min(trip, len(self._seen)) - 1]
+
+
+def _pct(value: float) -> str:
+    return f"{value:.0%}"
+
+
+class BreakerCore:
+    """Admission, recording and transitions for one breaker over its cell."""
+
+    __slots__ = (
+        "_bare",
+        "_consecutive_mode",
+        "_failure_rate",
+        "_half_open_calls",
+        "_ignore",
+        "_listeners",
+        "_minimum_calls",
+        "_open_message",
+        "_record",
+        "_schedule",
+        "_slow_rate",
+        "cell",
+        "failure_if",
+        "monotonic",
+        "name",
+        "slow_after",
+        "stamp_end",
+    )
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        cell: BreakerCell,
+        listeners: Listeners,
+        monotonic: Callable[[], float],
+        consecutive_failures: int | None,
+        failure_rate: float,
+        minimum_calls: int,
+        window: CountWindow | TimeWindow,
+        slow_call_duration: float | None,
+        slow_call_rate: float,
+        schedule: OpenSchedule,
+        half_open_calls: int,
+        record: Callable[[BaseException], bool],
+        ignore: Callable[[BaseException], bool],
+        failure_if: Callable[[Any], object] | None,
+    ) -> None:
+        self.name = name
+        self.cell = cell
+        self._listeners = listeners
+        self.monotonic = monotonic
+        self._consecutive_mode = consecutive_failures is not None
+        # In consecutive mode the window only feeds metrics(); the failure count trips it.
+        self._minimum_calls = consecutive_failures or minimum_calls
+        self._failure_rate = failure_rate
+        self._slow_rate = slow_call_rate
+        self._schedule = schedule
+        self._half_open_calls = half_open_calls
+        self._record = record
+        self._ignore = ignore
+        self.failure_if = failure_if
+        self.slow_after = slow_call_duration
+        # The clock is read after a call only when something needs the end time.
+        self.stamp_end = slow_call_duration is not None or isinstance(window, TimeWindow)
+        self._bare = (
+            failure_if is None and slow_call_duration is None and not self._consecutive_mode
+        )
+        self._open_message = f"circuit breaker {name!r} is open"
+
+    # -- admission ------------------------------------------------------------------------
+
+    def admit(self, now: float) -> Phase:
+        """Admit a call at ``now`` and return the phase it belongs to, or raise `CircuitOpenError`.
+
+        The shells call this only when the phase they read is not CLOSED.
+        """
+        cell = self.cell
+        lock = cell.lock
+        lock.acquire()
+        try:
+            phase = cell.phase
+            # The common rejection, kept short: no event list, no message formatting.
+            open_rejection = phase.state is OPEN and now < phase.until
+            if open_rejection:
+                cell.rejected += 1
+                cause = cell.cause
+        finally:
+            lock.release()
+        if open_rejection:
+            retry_after = phase.until - now
+            if self._listeners.subs or GLOBAL.subs:
+                emit(self._listeners, CallRejected(self.name, "open", retry_after))
+            raise CircuitOpenError(
+                self._open_message, policy=self.name, retry_after=retry_after
+            ) from cause
+        with cell.lock:
+            events = self._advance_locked(now)
+            phase = cell.phase
+            state = phase.state
+            if state is CLOSED or state is DISABLED:
+                rejection = None
+            elif state is HALF_OPEN and phase.admitted < self._half_open_calls:
+                phase.admitted += 1
+                rejection = None
+            else:
+                cell.rejected += 1
+                rejection = self._rejection(phase, now)
+            cause = cell.cause
+        if events:
+            self._emit(events)
+        if rejection is None:
+            return phase
+        message, retry = rejection
+        if self._listeners.subs or GLOBAL.subs:
+            emit(self._listeners, CallRejected(self.name, message, retry))
+        raise CircuitOpenError(
+            f"circuit breaker {self.name!r} is {message}", policy=self.name, retry_after=retry
+        ) from cause
+
+    def _rejection(self, phase: Phase, now: float) -> tuple[str, float | None]:
+        if phase.state is OPEN:
+            return "open", max(phase.until - now, 0.0)
+        if phase.state is HALF_OPEN:
+            return "half-open with every trial slot taken", None
+        return "forced open", None
+
+    def _advance_locked(self, now: float) -> list[Event] | None:
+        """Move OPEN to HALF_OPEN once ``open_for`` has passed (the only time-driven move)."""
+        phase = self.cell.phase
+        if phase.state is OPEN and now >= phase.until:
+            return self._move_locked(
+                Phase(HALF_OPEN, phase.until), "open_for elapsed", manual=False
+            )
+        return None
+
+    # -- outcomes -------------------------------------------------------------------------
+
+    def succeeded(self, phase: Phase, result: object, start: float) -> None:
+        """Record a call that returned ``result``, unless ``failure_if(result)`` says it failed."""
+        if self._bare and phase.state is CLOSED:
+            # The hot path: a success in rate mode with nothing to time or test. One lock
+            # (acquire/release: cheaper than `with`), one window update, one threshold check.
+            cell = self.cell
+            now = self.monotonic() if self.stamp_end else 0.0
+            lock = cell.lock
+            lock.acquire()
+            try:
+                if cell.phase is not phase:
+                    return
+                window = cell.window
+                window.record(0, now)
+                calls = window.calls
+                if calls < self._minimum_calls or (
+                    window.failures / calls < self._failure_rate
+                    and window.slow / calls < self._slow_rate
+                ):
+                    return
+                events = self._trip_locked(now, None)
+            finally:
+                lock.release()
+            self._emit(events)
+            return
+        outcome = 0
+        if self.failure_if is not None:
+            try:
+                if self.failure_if(result):
+                    outcome = FAILED
+            except BaseException:
+                self.release(phase)
+                raise
+        now = self.monotonic() if self.stamp_end else 0.0
+        if self.slow_after is not None and now - start > self.slow_after:
+            outcome |= SLOW
+        self.finish(phase, outcome, now, None)
+
+    def failed(self, phase: Phase, exc: BaseException | None, start: float) -> None:
+        """Classify ``exc``, which ended a call, and record it (None: a plain failure)."""
+        try:
+            if exc is None:
+                outcome = FAILED
+            elif isinstance(exc, CONTROL_FLOW) or self._ignore(exc):
+                self.release(phase)
+                return
+            else:
+                outcome = FAILED if self._record(exc) else 0
+        except BaseException:
+            self.release(phase)
+            raise
+        now = self.monotonic() if self.stamp_end else 0.0
+        if self.slow_after is not None and now - start > self.slow_after:
+            outcome |= SLOW
+        self.finish(phase, outcome, now, exc if outcome & FAILED else None)
+
+    def finish(self, phase: Phase, outcome: int, now: float, cause: BaseException | None) -> None:
+        """Record ``outcome`` for a call admitted in ``phase``; stale phases record nothing."""
+        cell = self.cell
+        with cell.lock:
+            if cell.phase is not phase or phase.state is DISABLED:
+                return
+            if phase.state is CLOSED:
+                events = self._closed_locked(outcome, now, cause)
+            else:
+                events = self._trial_locked(phase, outcome, now, cause)
+        if events:
+            self._emit(events)
+
+    def release(self, phase: Phase) -> None:
+        """Give back the trial slot of a call that ended without an outcome (cancelled, ignored)."""
+        if phase.state is not HALF_OPEN:
+            return
+        cell = self.cell
+        with cell.lock:
+            if cell.phase is phase:
+                phase.admitted -= 1
+
+    def _closed_locked(
+        self, outcome: int, now: float, cause: BaseException | None
+    ) -> list[Event] | None:
+        cell = self.cell
+        window = cell.window
+        window.record(outcome, now)
+        if self._consecutive_mode:
+            if not outcome & FAILED:
+                cell.consecutive = 0
+                return None
+            cell.consecutive += 1
+            if cell.consecutive < self._minimum_calls:
+                return None
+            return self._trip_locked(now, cause, f"{cell.consecutive} consecutive failures")
+        calls = window.calls
+        if calls < self._minimum_calls:
+            return None
+        return (
+            self._trip_locked(now, cause)
+            if self._over_locked(window.failures, window.slow, calls)
+            else None
+        )
+
+    def _over_locked(self, failures: int, slow: int, calls: int) -> bool:
+        return failures / calls >= self._failure_rate or slow / calls >= self._slow_rate
+
+    def _trial_locked(
+        self, phase: Phase, outcome: int, now: float, cause: BaseException | None
+    ) -> list[Event] | None:
+        phase.done += 1
+        if outcome & FAILED:
+            phase.failed += 1
+        if outcome & SLOW:
+            phase.slow += 1
+        if self._consecutive_mode and outcome & FAILED:
+            return self._open_locked(now, cause, "a trial call failed")
+        if phase.done < self._half_open_calls:
+            return None
+        if not self._consecutive_mode and self._over_locked(phase.failed, phase.slow, phase.done):
+            rates = (
+                f"trial failure rate {_pct(phase.failed / phase.done)}, "
+                f"slow rate {_pct(phase.slow / phase.done)}"
+            )
+            return self._open_locked(now, cause, rates)
+        self.cell.trips = 0
+        return self._move_locked(
+            Phase(CLOSED, now), f"{phase.done} trial calls succeeded", manual=False
+        )
+
+    # -- transitions ----------------------------------------------------------------------
+
+    def _trip_locked(
+        self, now: float, cause: BaseException | None, reason: str | None = None
+    ) -> list[Event]:
+        if reason is None:
+            snap = self.cell.window.snapshot(now)
+            reason = (
+                f"failure rate {_pct(snap.failure_rate)} (threshold {_pct(self._failure_rate)}), "
+                f"slow rate {_pct(snap.slow_rate)} (threshold {_pct(self._slow_rate)}) "
+                f"over {snap.calls} calls"
+            )
+        return self._open_locked(now, cause, reason)
+
+    def _open_locked(self, now: float, cause: BaseException | None, reason: str) -> list[Event]:
+        cell = self.cell
+        cell.trips += 1
+        until = now + self._schedule.delay(cell.trips)
+        events = self._move_locked(Phase(OPEN, now, until), reason, manual=False)
+        cell.cause = cause
+        return events
+
+    def _move_locked(self, new: Phase, reason: str, *, manual: bool) -> list[Event]:
+        cell = self.cell
+        old = cell.phase.state
+        check_transition(old, new.state, manual=manual)
+        cell.phase = new
+        cell.cause = None
+        if new.state is CLOSED:
+            cell.window.clear()
+            cell.consecutive = 0
+        if old is new.state:
+            return []
+        return [StateChanged(self.name, old.name, new.state.name, reason)]
+
+    def move(self, state: State, reason: str) -> None:
+        """Manual control: go to ``state`` (CLOSED, FORCED_OPEN or DISABLED) at once."""
+        cell = self.cell
+        now = self.monotonic()
+        with cell.lock:
+            if state is CLOSED:
+                cell.trips = 0
+                cell.rejected = 0
+            events = self._move_locked(Phase(state, now), reason, manual=True)
+        self._emit(events)
+
+    def _emit(self, events: list[Event]) -> None:
+        if self._listeners.subs or GLOBAL.subs:
+            for event in events:
+                emit(self._listeners, event)
+
+    # -- observation ----------------------------------------------------------------------
+
+    def observe(self, now: float) -> tuple[Phase, WindowSnapshot, int, int]:
+        """The current phase (after any due OPEN -> HALF_OPEN move), window and counters."""
+        cell = self.cell
+        lock = cell.lock
+        lock.acquire()
+        try:
+            phase = cell.phase
+            # The common rejection, kept short: no event list, no message formatting.
+            open_rejection = phase.state is OPEN and now < phase.until
+            if open_rejection:
+                cell.rejected += 1
+                cause = cell.cause
+        finally:
+            lock.release()
+        if open_rejection:
+            retry_after = phase.until - now
+            if self._listeners.subs or GLOBAL.subs:
+                emit(self._listeners, CallRejected(self.name, "open", retry_after))
+            raise CircuitOpenError(
+                self._open_message, policy=self.name, retry_after=retry_after
+            ) from cause
+        with cell.lock:
+            events = self._advance_locked(now)
+            result = (cell.phase, cell.window.snapshot(now), cell.consecutive, cell.rejected)
+        if events:
+            self._emit(events)
+        return result

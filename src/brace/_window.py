@@ -1,0 +1,245 @@
+"""Sliding windows over recent call outcomes: the last N calls, or the last N seconds.
+
+`CountWindow` and `TimeWindow` are frozen descriptions a breaker is configured
+with; ``create()`` builds the mutable window (a ring) that records outcomes.
+Both rings keep running sums and subtract what they evict, so recording an
+outcome and taking a `WindowSnapshot` are O(1) (a time window touches at most
+``buckets`` buckets when time jumps forward, a constant).
+
+An outcome is a small int: ``0`` for a success, with the `FAILED` and `SLOW`
+bits set for a failure and for a slow call (both may be set).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Protocol
+
+from brace import _validate
+from brace._errors import ConfigError
+
+__all__ = [
+    "FAILED",
+    "SLOW",
+    "CountRing",
+    "CountWindow",
+    "TimeRing",
+    "TimeWindow",
+    "Window",
+    "WindowSnapshot",
+]
+
+#: Outcome bit: the call failed.
+FAILED = 1
+#: Outcome bit: the call took longer than the breaker's ``slow_call_duration``.
+SLOW = 2
+
+
+@dataclass(frozen=True, slots=True)
+class WindowSnapshot:
+    """Counts over a window at one instant.
+
+    Args:
+        calls: Recorded calls in the window.
+        failures: Of those, the failures.
+        slow: Of those, the slow calls (failed or not).
+    """
+
+    calls: int
+    failures: int
+    slow: int
+
+    @property
+    def failure_rate(self) -> float:
+        """``failures / calls``; 0.0 for an empty window."""
+        return self.failures / self.calls if self.calls else 0.0
+
+    @property
+    def slow_rate(self) -> float:
+        """``slow / calls``; 0.0 for an empty window."""
+        return self.slow / self.calls if self.calls else 0.0
+
+
+class Window(Protocol):
+    """A mutable window of outcomes; ``calls``, ``failures`` and ``slow`` are its running sums.
+
+    Not thread-safe by itself: the breaker records under its store's lock.
+    """
+
+    calls: int
+    failures: int
+    slow: int
+
+    def record(self, outcome: int, now: float) -> None:
+        """Add one outcome (`FAILED` / `SLOW` bits) observed at ``now``, evicting what fell out."""
+        ...
+
+    def snapshot(self, now: float) -> WindowSnapshot:
+        """The counts at ``now`` (a time window first evicts expired buckets)."""
+        ...
+
+    def clear(self) -> None:
+        """Forget every outcome."""
+        ...
+
+
+@dataclass(frozen=True, slots=True, init=False)
+class CountWindow:
+    """A window over the last ``size`` recorded calls.
+
+    Args:
+        size: How many calls the window holds; an int >= 1.
+    """
+
+    size: int
+
+    def __init__(self, size: int) -> None:
+        object.__setattr__(self, "size", _validate.positive_int("size", size))
+
+    def create(self) -> CountRing:
+        """A new, empty ring for this window."""
+        return CountRing(self.size)
+
+
+@dataclass(frozen=True, slots=True, init=False)
+class TimeWindow:
+    """A window over the calls recorded in the last ``seconds``, kept in ``buckets`` slices.
+
+    An outcome leaves the window when its whole bucket is older than
+    ``seconds``, so the window covers between ``seconds * (1 - 1/buckets)``
+    and ``seconds`` of history.
+
+    Args:
+        seconds: Length of the window, ``float | timedelta`` > 0.
+        buckets: Number of slices; more is finer but costs more on a time jump. Default 10.
+    """
+
+    seconds: float
+    buckets: int
+
+    def __init__(self, seconds: float | timedelta, *, buckets: int = 10) -> None:
+        object.__setattr__(
+            self, "seconds", _validate.duration("seconds", seconds, allow_zero=False)
+        )
+        object.__setattr__(self, "buckets", _validate.positive_int("buckets", buckets))
+
+    def create(self) -> TimeRing:
+        """A new, empty ring for this window."""
+        return TimeRing(self.seconds, self.buckets)
+
+
+def window_spec(param: str, value: object) -> CountWindow | TimeWindow:
+    """Validate a breaker's ``window=`` argument."""
+    if isinstance(value, CountWindow | TimeWindow):
+        return value
+    raise ConfigError(
+        f"{param}={value!r} is not allowed; expected brace.CountWindow(n) or "
+        "brace.TimeWindow(seconds)"
+    )
+
+
+class CountRing:
+    """The last ``size`` outcomes in a ring, with running sums. O(1) record and snapshot."""
+
+    __slots__ = ("_next", "_ring", "_size", "calls", "failures", "slow")
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        # Unwritten slots hold 0 (a success), so evicting one subtracts nothing.
+        self._ring = [0] * size
+        self._next = 0
+        self.calls = 0
+        self.failures = 0
+        self.slow = 0
+
+    def record(self, outcome: int, now: float) -> None:  # noqa: ARG002 - Window protocol
+        """Add ``outcome``, evicting the oldest once the ring is full (``now`` is unused)."""
+        i = self._next
+        old = self._ring[i]
+        self._ring[i] = outcome
+        self._next = i + 1 if i + 1 < self._size else 0
+        if self.calls < self._size:
+            self.calls += 1
+        if outcome != old:
+            self.failures += (outcome & FAILED) - (old & FAILED)
+            self.slow += ((outcome & SLOW) - (old & SLOW)) >> 1
+
+    def snapshot(self, now: float) -> WindowSnapshot:  # noqa: ARG002 - Window protocol
+        """The counts (``now`` is unused)."""
+        return WindowSnapshot(self.calls, self.failures, self.slow)
+
+    def clear(self) -> None:
+        """Forget every outcome."""
+        self._ring = [0] * self._size
+        self._next = 0
+        self.calls = self.failures = self.slow = 0
+
+
+class TimeRing:
+    """Outcomes of the last ``seconds`` in ``buckets`` time slices, with running sums.
+
+    O(1) record and snapshot: moving to a new slice evicts at most ``buckets``
+    expired slices, whatever the time jump.
+    """
+
+    __slots__ = ("_calls", "_fails", "_head", "_n", "_slow", "_width", "calls", "failures", "slow")
+
+    def __init__(self, seconds: float, buckets: int) -> None:
+        self._width = seconds / buckets
+        self._n = buckets
+        self._calls = [0] * buckets
+        self._fails = [0] * buckets
+        self._slow = [0] * buckets
+        self._head: int | None = None  # index (in widths since 0) of the newest slice
+        self.calls = 0
+        self.failures = 0
+        self.slow = 0
+
+    def _advance(self, now: float) -> int:
+        k = int(now // self._width)
+        head = self._head
+        if head is None or k - head >= self._n:
+            self._reset_slices()
+        elif k > head:
+            for j in range(head + 1, k + 1):
+                p = j % self._n
+                self.calls -= self._calls[p]
+                self.failures -= self._fails[p]
+                self.slow -= self._slow[p]
+                self._calls[p] = self._fails[p] = self._slow[p] = 0
+        else:
+            # A clock that went backwards (or the same slice): keep recording into the newest.
+            return head % self._n
+        self._head = k
+        return k % self._n
+
+    def _reset_slices(self) -> None:
+        n = self._n
+        self._calls = [0] * n
+        self._fails = [0] * n
+        self._slow = [0] * n
+        self.calls = self.failures = self.slow = 0
+
+    def record(self, outcome: int, now: float) -> None:
+        """Add ``outcome`` observed at ``now`` to its slice, evicting expired slices first."""
+        p = self._advance(now)
+        self._calls[p] += 1
+        self.calls += 1
+        if outcome:
+            if outcome & FAILED:
+                self._fails[p] += 1
+                self.failures += 1
+            if outcome & SLOW:
+                self._slow[p] += 1
+                self.slow += 1
+
+    def snapshot(self, now: float) -> WindowSnapshot:
+        """The counts at ``now``, after evicting expired slices."""
+        self._advance(now)
+        return WindowSnapshot(self.calls, self.failures, self.slow)
+
+    def clear(self) -> None:
+        """Forget every outcome."""
+        self._reset_slices()
+        self._head = None

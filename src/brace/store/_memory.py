@@ -1,0 +1,64 @@
+"""The in-memory store: state lives in this process, guarded by a `threading.Lock`."""
+
+from __future__ import annotations
+
+import threading
+
+from brace._breaker_state import CLOSED, Phase
+from brace._errors import ConfigError
+from brace._window import CountWindow, TimeWindow, Window
+
+__all__ = ["MemoryBreakerCell", "MemoryStore"]
+
+
+class MemoryBreakerCell:
+    """A `BreakerCell` held in plain attributes."""
+
+    __slots__ = ("cause", "consecutive", "lock", "phase", "rejected", "spec", "trips", "window")
+
+    def __init__(self, spec: CountWindow | TimeWindow, now: float) -> None:
+        self.lock = threading.Lock()
+        self.spec = spec
+        self.window: Window = spec.create()
+        self.phase = Phase(CLOSED, now)
+        self.trips = 0
+        self.consecutive = 0
+        self.rejected = 0
+        self.cause: BaseException | None = None
+
+
+class MemoryStore:
+    """Keeps policy state in this process; breakers given the same store and name share it.
+
+    Every breaker without ``store=`` gets a private cell, so two breakers that
+    happen to share a name never share state by accident.
+    """
+
+    __slots__ = ("_breakers", "_lock")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._breakers: dict[str, MemoryBreakerCell] = {}
+
+    def breaker_cell(
+        self, name: str, window: CountWindow | TimeWindow, now: float
+    ) -> MemoryBreakerCell:
+        """The cell for breaker ``name``, created CLOSED at ``now`` on first use.
+
+        Raises:
+            ConfigError: a breaker of this name already uses a different window.
+        """
+        with self._lock:
+            cell = self._breakers.get(name)
+            if cell is None:
+                cell = self._breakers[name] = MemoryBreakerCell(window, now)
+            elif cell.spec != window:
+                raise ConfigError(
+                    f"window={window!r} is not allowed for breaker {name!r}: this store "
+                    f"already holds it with window={cell.spec!r}; breakers sharing a "
+                    "name and store must share the window"
+                )
+            return cell
+
+    def __repr__(self) -> str:
+        return f"brace.store.MemoryStore({len(self._breakers)} breakers)"
