@@ -405,24 +405,6 @@ class BreakerCore:
     def observe(self, now: float) -> tuple[Phase, WindowSnapshot, int, int]:
         """The current phase (after any due OPEN -> HALF_OPEN move), window and counters."""
         cell = self.cell
-        lock = cell.lock
-        lock.acquire()
-        try:
-            phase = cell.phase
-            # The common rejection, kept short: no event list, no message formatting.
-            open_rejection = phase.state is OPEN and now < phase.until
-            if open_rejection:
-                cell.rejected += 1
-                cause = cell.cause
-        finally:
-            lock.release()
-        if open_rejection:
-            retry_after = phase.until - now
-            if self._listeners.subs or GLOBAL.subs:
-                emit(self._listeners, CallRejected(self.name, "open", retry_after))
-            raise CircuitOpenError(
-                self._open_message, policy=self.name, retry_after=retry_after
-            ) from cause
         with cell.lock:
             events = self._advance_locked(now)
             result = (cell.phase, cell.window.snapshot(now), cell.consecutive, cell.rejected)
