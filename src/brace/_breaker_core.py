@@ -86,6 +86,22 @@ class OpenSchedule:
         return self._seen[min(trip, len(self._seen)) - 1]
 
 
+_new_error = CircuitOpenError.__new__
+
+
+def _open_error(message: str, policy: str, retry_after: float | None) -> CircuitOpenError:
+    """``CircuitOpenError(message, policy=..., retry_after=...)`` at half the cost.
+
+    Rejecting is the open breaker's hot path, and the Python-level
+    ``__init__`` chain costs more than the rest of it; ``__new__`` already
+    sets ``args``, so only the two attributes remain to fill in.
+    """
+    error = _new_error(CircuitOpenError, message)
+    error.policy = policy
+    error.retry_after = retry_after
+    return error
+
+
 def _pct(value: float) -> str:
     return f"{value:.0%}"
 
@@ -94,7 +110,6 @@ class BreakerCore:
     """Admission, recording and transitions for one breaker over its cell."""
 
     __slots__ = (
-        "_bare",
         "_consecutive_mode",
         "_failure_rate",
         "_half_open_calls",
@@ -111,6 +126,7 @@ class BreakerCore:
         "name",
         "slow_after",
         "stamp_end",
+        "succeeded",
     )
 
     def __init__(
@@ -149,8 +165,10 @@ class BreakerCore:
         self.slow_after = slow_call_duration
         # The clock is read after a call only when something needs the end time.
         self.stamp_end = slow_call_duration is not None or isinstance(window, TimeWindow)
-        self._bare = (
-            failure_if is None and slow_call_duration is None and not self._consecutive_mode
+        bare = failure_if is None and slow_call_duration is None and not self._consecutive_mode
+        #: Record a call that returned ``result`` (a failure if ``failure_if(result)`` says so).
+        self.succeeded: Callable[[Phase, object, float], None] = (
+            self._fast_succeeded() if bare else self._succeeded
         )
         self._open_message = f"circuit breaker {name!r} is open"
 
@@ -177,9 +195,7 @@ class BreakerCore:
             retry_after = phase.until - now
             if self._listeners.subs or GLOBAL.subs:
                 emit(self._listeners, CallRejected(self.name, "open", retry_after))
-            raise CircuitOpenError(
-                self._open_message, policy=self.name, retry_after=retry_after
-            ) from cause
+            raise _open_error(self._open_message, self.name, retry_after) from cause
         with cell.lock:
             events = self._advance_locked(now)
             phase = cell.phase
@@ -200,8 +216,8 @@ class BreakerCore:
         message, retry = rejection
         if self._listeners.subs or GLOBAL.subs:
             emit(self._listeners, CallRejected(self.name, message, retry))
-        raise CircuitOpenError(
-            f"circuit breaker {self.name!r} is {message}", policy=self.name, retry_after=retry
+        raise _open_error(
+            f"circuit breaker {self.name!r} is {message}", self.name, retry
         ) from cause
 
     def _rejection(self, phase: Phase, now: float) -> tuple[str, float | None]:
@@ -222,31 +238,7 @@ class BreakerCore:
 
     # -- outcomes -------------------------------------------------------------------------
 
-    def succeeded(self, phase: Phase, result: object, start: float) -> None:
-        """Record a call that returned ``result``, unless ``failure_if(result)`` says it failed."""
-        if self._bare and phase.state is CLOSED:
-            # The hot path: a success in rate mode with nothing to time or test. One lock
-            # (acquire/release: cheaper than `with`), one window update, one threshold check.
-            cell = self.cell
-            now = self.monotonic() if self.stamp_end else 0.0
-            lock = cell.lock
-            lock.acquire()
-            try:
-                if cell.phase is not phase:
-                    return
-                window = cell.window
-                window.record(0, now)
-                calls = window.calls
-                if calls < self._minimum_calls or (
-                    window.failures / calls < self._failure_rate
-                    and window.slow / calls < self._slow_rate
-                ):
-                    return
-                events = self._trip_locked(now, None)
-            finally:
-                lock.release()
-            self._emit(events)
-            return
+    def _succeeded(self, phase: Phase, result: object, start: float) -> None:
         outcome = 0
         if self.failure_if is not None:
             try:
@@ -259,6 +251,48 @@ class BreakerCore:
         if self.slow_after is not None and now - start > self.slow_after:
             outcome |= SLOW
         self.finish(phase, outcome, now, None)
+
+    def _fast_succeeded(self) -> Callable[[Phase, object, float], None]:
+        """`succeeded` for rate mode with no ``failure_if`` and no slow-call timing.
+
+        Every successful call runs this, so what it needs is bound in the
+        closure instead of looked up on ``self``, and the lock is taken with
+        acquire/release (cheaper than ``with``).
+        """
+        general = self._succeeded
+        cell = self.cell
+        lock = cell.lock
+        window = cell.window  # never replaced (store protocol), so bind it and its method
+        record = window.record
+        minimum, failure_rate, slow_rate = self._minimum_calls, self._failure_rate, self._slow_rate
+        monotonic = self.monotonic if self.stamp_end else None
+        trip, emit_all = self._trip_locked, self._emit
+
+        def succeeded(phase: Phase, result: object, start: float) -> None:
+            if phase.state is not CLOSED:
+                general(phase, result, start)
+                return
+            now = 0.0 if monotonic is None else monotonic()
+            lock.acquire()
+            try:
+                if cell.phase is not phase:
+                    return
+                record(0, now)
+                failures, slow = window.failures, window.slow
+                # A success cannot trip a window with no failure and no slow call in it.
+                if not (failures or slow):
+                    return
+                calls = window.calls
+                if calls < minimum or (
+                    failures / calls < failure_rate and slow / calls < slow_rate
+                ):
+                    return
+                events = trip(now, None)
+            finally:
+                lock.release()
+            emit_all(events)
+
+        return succeeded
 
     def failed(self, phase: Phase, exc: BaseException | None, start: float) -> None:
         """Classify ``exc``, which ended a call, and record it (None: a plain failure)."""
@@ -281,13 +315,17 @@ class BreakerCore:
     def finish(self, phase: Phase, outcome: int, now: float, cause: BaseException | None) -> None:
         """Record ``outcome`` for a call admitted in ``phase``; stale phases record nothing."""
         cell = self.cell
-        with cell.lock:
+        lock = cell.lock
+        lock.acquire()  # not `with`: acquire/release is markedly cheaper on CPython 3.11
+        try:
             if cell.phase is not phase or phase.state is DISABLED:
                 return
             if phase.state is CLOSED:
                 events = self._closed_locked(outcome, now, cause)
             else:
                 events = self._trial_locked(phase, outcome, now, cause)
+        finally:
+            lock.release()
         if events:
             self._emit(events)
 

@@ -67,9 +67,20 @@ class Window(Protocol):
     Not thread-safe by itself: the breaker records under its store's lock.
     """
 
-    calls: int
-    failures: int
-    slow: int
+    @property
+    def calls(self) -> int:
+        """Outcomes in the window."""
+        ...
+
+    @property
+    def failures(self) -> int:
+        """Failures in the window."""
+        ...
+
+    @property
+    def slow(self) -> int:
+        """Slow calls in the window."""
+        ...
 
     def record(self, outcome: int, now: float) -> None:
         """Add one outcome (`FAILED` / `SLOW` bits) observed at ``now``, evicting what fell out."""
@@ -142,25 +153,30 @@ def window_spec(param: str, value: object) -> CountWindow | TimeWindow:
 class CountRing:
     """The last ``size`` outcomes in a ring, with running sums. O(1) record and snapshot."""
 
-    __slots__ = ("_next", "_ring", "_size", "calls", "failures", "slow")
+    __slots__ = ("_n", "_ring", "_size", "failures", "slow")
 
     def __init__(self, size: int) -> None:
         self._size = size
         # Unwritten slots hold 0 (a success), so evicting one subtracts nothing.
         self._ring = [0] * size
-        self._next = 0
-        self.calls = 0
+        self._n = 0  # outcomes recorded since the last clear
         self.failures = 0
         self.slow = 0
 
+    @property
+    def calls(self) -> int:
+        """Outcomes in the window: those recorded, up to ``size``."""
+        n = self._n
+        return min(self._size, n)
+
     def record(self, outcome: int, now: float) -> None:  # noqa: ARG002 - Window protocol
         """Add ``outcome``, evicting the oldest once the ring is full (``now`` is unused)."""
-        i = self._next
-        old = self._ring[i]
-        self._ring[i] = outcome
-        self._next = i + 1 if i + 1 < self._size else 0
-        if self.calls < self._size:
-            self.calls += 1
+        n = self._n
+        ring = self._ring
+        i = n % self._size
+        old = ring[i]
+        ring[i] = outcome
+        self._n = n + 1
         if outcome != old:
             self.failures += (outcome & FAILED) - (old & FAILED)
             self.slow += ((outcome & SLOW) - (old & SLOW)) >> 1
@@ -172,8 +188,8 @@ class CountRing:
     def clear(self) -> None:
         """Forget every outcome."""
         self._ring = [0] * self._size
-        self._next = 0
-        self.calls = self.failures = self.slow = 0
+        self._n = 0
+        self.failures = self.slow = 0
 
 
 class TimeRing:
