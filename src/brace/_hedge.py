@@ -11,6 +11,7 @@ the event loop; latencies are measured on the policy's clock.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import math
 import re
 import threading
@@ -31,9 +32,6 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 _PERCENTILE = re.compile(r"p(\d+(?:\.\d+)?)")
-# Recomputing the percentile sorts the window; doing it every few samples keeps the
-# per-call cost flat while the delay still follows the latency within a few calls.
-_REFRESH = 8
 
 
 class HedgeBudget(Protocol):
@@ -64,11 +62,13 @@ def _parse_delay(delay: object) -> tuple[float | None, float | None]:
 class _Delays:
     """How long to wait before the next attempt: fixed, or a percentile of recent latencies.
 
-    ``record`` is O(1); the percentile is recomputed (O(window log window))
-    every few samples. Safe to share between threads and event loops.
+    The recent latencies are kept twice, in arrival order (to evict the
+    oldest) and sorted (to read the percentile in O(1)); ``record`` costs
+    O(log window) comparisons and one O(window) memmove. Safe to share between
+    threads and event loops.
     """
 
-    __slots__ = ("_cached", "_fresh", "_lock", "_samples", "fixed", "initial", "min_samples", "q")
+    __slots__ = ("_cached", "_lock", "_recent", "_sorted", "fixed", "initial", "min_samples", "q")
 
     def __init__(
         self, fixed: float | None, q: float | None, window: int, min_samples: int, initial: float
@@ -77,9 +77,9 @@ class _Delays:
         self.q = q
         self.min_samples = min_samples
         self.initial = initial
-        self._samples: deque[float] = deque(maxlen=window)
+        self._recent: deque[float] = deque(maxlen=window)
+        self._sorted: list[float] = []
         self._cached = initial
-        self._fresh = 0  # samples recorded since the percentile was last computed
         self._lock = threading.Lock()
 
     def current(self) -> float:
@@ -88,15 +88,17 @@ class _Delays:
     def record(self, seconds: float) -> None:
         if self.q is None:
             return
+        sample = max(seconds, 0.0)
         with self._lock:
-            self._samples.append(max(seconds, 0.0))
-            self._fresh += 1
-            count = len(self._samples)
-            if count >= self.min_samples and (self._fresh >= _REFRESH or count == self.min_samples):
-                ordered = sorted(self._samples)
+            recent, ordered = self._recent, self._sorted
+            if len(recent) == recent.maxlen:
+                del ordered[bisect.bisect_left(ordered, recent[0])]
+            recent.append(sample)
+            bisect.insort(ordered, sample)
+            count = len(ordered)
+            if count >= self.min_samples:
                 # Nearest-rank percentile: the smallest sample with at least q of them at or below.
                 self._cached = ordered[max(math.ceil(self.q * count) - 1, 0)]
-                self._fresh = 0
 
 
 class Hedge(Policy):

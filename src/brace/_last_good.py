@@ -31,10 +31,6 @@ R = TypeVar("R")
 _NO_KWARGS: frozenset[tuple[str, Any]] = frozenset()
 
 
-def _default_key(*args: Any, **kwargs: Any) -> Hashable:
-    return (args, frozenset(kwargs.items()) if kwargs else _NO_KWARGS)
-
-
 class _Cache:
     """Last good values by key, least recently used evicted beyond ``max_entries``.
 
@@ -121,7 +117,7 @@ class LastGood(Policy):
                 f"key={key!r} is not callable; expected a function of the call's arguments "
                 "returning a hashable key, or None for the arguments themselves"
             )
-        self._key: Callable[..., Hashable] = _default_key if key is None else key
+        self._key: Callable[..., Hashable] | None = key
         self._clock: Clock = SYSTEM_CLOCK if clock is None else clock
         self._cache = _Cache(age, entries)
 
@@ -135,18 +131,23 @@ class LastGood(Policy):
         """Keys remembered at most."""
         return self._cache.max_entries
 
+    def _key_of(self, args: Args, kwargs: Kwargs) -> Hashable:
+        if self._key is None:
+            # The arguments themselves; keywords compared regardless of their order.
+            return (args, frozenset(kwargs.items()) if kwargs else _NO_KWARGS)
+        return self._key(*args, **kwargs)
+
     def _learn(self, args: Args, kwargs: Kwargs, value: object) -> None:
         """Remember ``value`` for these arguments; never raises into the caller's call."""
-        try:
-            key = self._key(*args, **kwargs)
-            self._cache.put(key, value, self._clock.monotonic())
+        # try/except rather than contextlib.suppress: this runs on every success.
+        try:  # noqa: SIM105
+            self._cache.put(self._key_of(args, kwargs), value, self._clock.monotonic())
         except Exception:  # noqa: S110 - an unkeyable call is simply not remembered
             pass
 
     def _lookup(self, args: Args, kwargs: Kwargs) -> tuple[bool, object]:
         try:
-            key = self._key(*args, **kwargs)
-            return self._cache.get(key, self._clock.monotonic())
+            return self._cache.get(self._key_of(args, kwargs), self._clock.monotonic())
         except Exception:
             return False, None
 
