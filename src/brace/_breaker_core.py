@@ -323,7 +323,7 @@ class BreakerCore:
             if phase.state is CLOSED:
                 events = self._closed_locked(outcome, now, cause)
             else:
-                events = self._trial_locked(phase, outcome, now, cause)
+                events = self._trial_locked(phase, outcome, cause)
         finally:
             lock.release()
         if events:
@@ -365,7 +365,7 @@ class BreakerCore:
         return failures / calls >= self._failure_rate or slow / calls >= self._slow_rate
 
     def _trial_locked(
-        self, phase: Phase, outcome: int, now: float, cause: BaseException | None
+        self, phase: Phase, outcome: int, cause: BaseException | None
     ) -> list[Event] | None:
         phase.done += 1
         if outcome & FAILED:
@@ -373,7 +373,7 @@ class BreakerCore:
         if outcome & SLOW:
             phase.slow += 1
         if self._consecutive_mode and outcome & FAILED:
-            return self._open_locked(now, cause, "a trial call failed")
+            return self._open_locked(cause, "a trial call failed")
         if phase.done < self._half_open_calls:
             return None
         if not self._consecutive_mode and self._over_locked(phase.failed, phase.slow, phase.done):
@@ -381,10 +381,10 @@ class BreakerCore:
                 f"trial failure rate {_pct(phase.failed / phase.done)}, "
                 f"slow rate {_pct(phase.slow / phase.done)}"
             )
-            return self._open_locked(now, cause, rates)
+            return self._open_locked(cause, rates)
         self.cell.trips = 0
         return self._move_locked(
-            Phase(CLOSED, now), f"{phase.done} trial calls succeeded", manual=False
+            Phase(CLOSED, self.monotonic()), f"{phase.done} trial calls succeeded", manual=False
         )
 
     # -- transitions ----------------------------------------------------------------------
@@ -399,9 +399,11 @@ class BreakerCore:
                 f"slow rate {_pct(snap.slow_rate)} (threshold {_pct(self._slow_rate)}) "
                 f"over {snap.calls} calls"
             )
-        return self._open_locked(now, cause, reason)
+        return self._open_locked(cause, reason)
 
-    def _open_locked(self, now: float, cause: BaseException | None, reason: str) -> list[Event]:
+    def _open_locked(self, cause: BaseException | None, reason: str) -> list[Event]:
+        # Read the clock here: callers on the count-window path carry no `now` (0.0).
+        now = self.monotonic()
         cell = self.cell
         cell.trips += 1
         until = now + self._schedule.delay(cell.trips)
