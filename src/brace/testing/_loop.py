@@ -1,71 +1,38 @@
 """An asyncio event loop whose time is a `VirtualClock`'s.
 
-The loop is a stock `asyncio.SelectorEventLoop` with two changes: ``time()``
-reads the virtual clock, and the selector, instead of blocking until the next
-timer is due, moves the clock to that timer and returns at once. Everything
-built on loop timers (`asyncio.sleep`, `asyncio.timeout`, `asyncio.wait_for`,
+The loop is an `asyncio.SelectorEventLoop` whose ``time()`` reads the
+virtual clock and whose iteration, instead of blocking until the next timer
+is due, moves the clock to that timer at once. Everything built on loop
+timers (`asyncio.sleep`, `asyncio.timeout`, `asyncio.wait_for`,
 ``call_later``) and everything that reads the clock (brace policies given the
 same ``clock=``) therefore share one timeline that jumps forward whenever
-every task is waiting. Nothing else about asyncio changes, so its scheduling
-order, and with it a simulation's result, is deterministic.
+every task is waiting.
+
+Timers live in a heap of ``(when, sequence, handle)`` tuples, which the heap
+compares in C (asyncio's own heap calls a Python ``__lt__`` per comparison),
+and equal times run in the order they were scheduled, so a simulation's
+result is deterministic.
 """
 
 from __future__ import annotations
 
 import asyncio
-import selectors
-import weakref
-from collections.abc import Coroutine
-from typing import Any, TypeVar
+import heapq
+import itertools
+from collections.abc import Callable, Coroutine
+from contextvars import Context
+from typing import Any, TypeVar, TypeVarTuple
 
 from brace.testing._clock import VirtualClock
 
 __all__ = ["VirtualEventLoop", "run"]
 
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
-# asyncio caps one select() wait at a day; a wait that long jumps in day-sized steps.
-_MAX_JUMP = 24 * 3600.0
-
-
-class _VirtualSelector(selectors.DefaultSelector):
-    """A selector that turns "block for ``timeout``" into "advance the clock by it".
-
-    Callbacks from other threads (``call_soon_threadsafe``) land in the loop's
-    ready queue directly, so the real selector is only consulted when a file
-    descriptor besides the loop's self-pipe is registered, or when nothing at
-    all is scheduled (then it blocks, waiting for another thread, as a real
-    loop would).
-    """
-
-    def __init__(self, clock: VirtualClock) -> None:
-        super().__init__()
-        self._clock = clock
-        self._loop: weakref.ref[VirtualEventLoop] | None = None
-
-    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
-        if timeout is None:
-            return super().select(None)
-        # More than the self-pipe registered: real I/O may be pending, poll it without waiting.
-        if len(self.get_map()) > 1:
-            events = super().select(0)
-            if events:
-                return events
-        if timeout > 0:
-            self._jump(timeout)
-        return []
-
-    def _jump(self, timeout: float) -> None:
-        clock = self._clock
-        target = clock._now + timeout
-        loop = self._loop() if self._loop is not None else None
-        scheduled = getattr(loop, "_scheduled", None)
-        if scheduled and timeout < _MAX_JUMP:
-            # Land exactly on the timer asyncio is waiting for, not on now + (when - now),
-            # which may miss it by one ulp and print 0.30000000000000004 in a user's test.
-            target = scheduled[0].when()
-        with clock._lock:
-            clock._now = max(clock._now, target)
+# Rebuild the heap once more than half of at least this many timers are cancelled
+# (asyncio's own policy), so cancelled timeouts do not pile up.
+_MIN_CANCELLED = 100
 
 
 class VirtualEventLoop(asyncio.SelectorEventLoop):
@@ -78,8 +45,9 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
     `asyncio.wait_for` all see one time. Use it through `brace.testing.run`,
     or as ``asyncio.Runner(loop_factory=VirtualEventLoop)``.
 
-    Work handed to threads (``run_in_executor``) runs in real time: the
-    virtual clock does not wait for it while timers are pending.
+    Callbacks from other threads (``call_soon_threadsafe``,
+    ``run_in_executor``) still work, in real time: the loop waits for them
+    only when no timer is pending, and never lets the clock wait for them.
 
     Args:
         clock: The clock to run on. Default: a new `VirtualClock` at 0.
@@ -89,15 +57,87 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
 
     def __init__(self, clock: VirtualClock | None = None) -> None:
         self.clock = VirtualClock() if clock is None else clock
-        selector = _VirtualSelector(self.clock)
-        super().__init__(selector)
-        selector._loop = weakref.ref(self)
+        # Any: asyncio's private handle fields (_scheduled) are not in typeshed.
+        self._timers: list[tuple[float, int, Any]] = []
+        self._sequence = itertools.count()
+        super().__init__()
+        # A live view: its length is the number of registered file descriptors.
+        self._fds = self._selector.get_map()  # type: ignore[attr-defined]
         # Read by VirtualClock.asleep: on this loop, its sleeps become loop timers.
         self._brace_virtual_clock = self.clock
 
     def time(self) -> float:
         """The virtual clock's current time."""
         return self.clock._now
+
+    def call_at(
+        self,
+        when: float,
+        callback: Callable[[*Ts], object],
+        *args: *Ts,
+        context: Context | None = None,
+    ) -> asyncio.TimerHandle:
+        """Schedule ``callback(*args)`` at virtual time ``when``."""
+        self._check_closed()  # type: ignore[attr-defined]
+        timer = asyncio.TimerHandle(when, callback, args, self, context)
+        heapq.heappush(self._timers, (when, next(self._sequence), timer))
+        marked: Any = timer
+        marked._scheduled = True
+        return timer
+
+    def close(self) -> None:
+        """Close the loop and drop every pending timer."""
+        super().close()
+        self._timers.clear()
+
+    def _run_once(self) -> None:
+        # One iteration of BaseEventLoop._run_once, with the select() wait replaced by a jump
+        # of the virtual clock to the earliest timer.
+        base: Any = self  # asyncio's private loop state, which typeshed does not declare
+        self._drop_cancelled()  # may replace self._timers: read it after
+        timers = self._timers
+        ready = base._ready
+        idle = not ready and not base._stopping
+        if idle and not timers:
+            # Nothing can happen but a callback from another thread: wait for it for real.
+            base._process_events(base._selector.select(None))
+        elif len(self._fds) > 1:
+            # Sockets besides the self-pipe are registered: poll them, never wait.
+            base._process_events(base._selector.select(0))
+        clock = self.clock
+        if idle and timers and not ready and timers[0][0] > clock._now:
+            with clock._lock:
+                clock._now = max(clock._now, timers[0][0])
+        now = clock._now
+        while timers and timers[0][0] <= now:
+            timer = heapq.heappop(timers)[2]
+            timer._scheduled = False
+            ready.append(timer)
+        for _ in range(len(ready)):
+            handle = ready.popleft()
+            if not handle._cancelled:
+                handle._run()
+        handle = None  # break the cycle with a failed callback's traceback
+
+    def _drop_cancelled(self) -> None:
+        base: Any = self
+        timers = self._timers
+        cancelled: int = base._timer_cancelled_count
+        if len(timers) > _MIN_CANCELLED and cancelled * 2 > len(timers):
+            kept = []
+            for entry in timers:
+                if entry[2]._cancelled:
+                    entry[2]._scheduled = False
+                else:
+                    kept.append(entry)
+            heapq.heapify(kept)
+            self._timers = kept
+            base._timer_cancelled_count = 0
+            return
+        while timers and timers[0][2]._cancelled:
+            cancelled -= 1
+            heapq.heappop(timers)[2]._scheduled = False
+        base._timer_cancelled_count = cancelled
 
 
 def run(main: Coroutine[Any, Any, T], clock: VirtualClock | None = None) -> T:
