@@ -104,7 +104,7 @@ def test_exceptions_not_matching_on_count_as_accepted(driver: Driver, clock: Vir
 def test_seeded_rejections_match_the_probability_statistically(clock: VirtualClock) -> None:
     core = ThrottleCore(k=2.0, window=120.0)
     for _ in range(30):
-        core.offer(0.0, 0.999)
+        core.offer(0.0)
     for _ in range(10):
         core.accepted(0.0)
     # From here on, requests grow and p drifts; measure each draw against the p it faced.
@@ -112,9 +112,9 @@ def test_seeded_rejections_match_the_probability_statistically(clock: VirtualClo
     expected = 0.0
     rejected = 0
     for _ in range(2000):
-        p = core.reject_probability(0.0)
+        p = core.offer(0.0)
         expected += p
-        if not core.offer(0.0, rng.random()):
+        if rng.random() < p:
             rejected += 1
     assert rejected == pytest.approx(expected, rel=0.05)
 
@@ -200,10 +200,9 @@ class ThrottleModel(RuleBasedStateMachine):
         accepts = sum(1 for t in self.accepts if self.now - t < 10.0)
         return max(0.0, (requests - 1.5 * accepts) / (requests + 1))
 
-    @rule(draw=st.floats(0, 0.999))
-    def offer(self, draw: float) -> None:
-        expected = draw >= self._p()
-        assert self.core.offer(self.now, draw) == expected
+    @rule()
+    def offer(self) -> None:
+        assert self.core.offer(self.now) == pytest.approx(self._p())
         self.requests.append(self.now)
 
     @rule()

@@ -22,11 +22,12 @@ Growth is computed by repeated multiplication clamped at the cap, never by
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import random
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal
@@ -237,6 +238,14 @@ class Backoff:
         if isinstance(self.source, _Replay):
             return iter(self.source)
         return _validated(self.source)
+
+    def _factory(self, rng: random.Random | None) -> Callable[[], Iterator[float]]:
+        """A zero-argument callable equivalent to ``delays(rng)``, as cheap as possible per call."""
+        if self.kind == "constant":
+            return functools.partial(itertools.repeat, self.initial)
+        if self.values is not None:
+            return functools.partial(iter, self.values)
+        return functools.partial(self.delays, rng)
 
     def _linear(self) -> Iterator[float]:
         delay, step, cap = self.initial, self.step, self.max_delay

@@ -52,11 +52,13 @@ class SlidingCount:
 
     def add(self, now: float, count: int = 1) -> None:
         """Record ``count`` events at ``now``."""
-        self._expire(now)
-        if self._times and now - self._times[-1] < self._grain:
+        times = self._times
+        if times and now - times[-1] < self._grain:
             self._counts[-1] += count
         else:
-            self._times.append(now)
+            # Expiring only when an entry is added keeps memory bounded at little cost.
+            self._expire(now)
+            times.append(now)
             self._counts.append(count)
         self._total += count
 

@@ -155,6 +155,10 @@ class Retry(Policy):
         )
         self._clock: Clock = SYSTEM_CLOCK if clock is None else clock
         self._on_types = _retryable_types(on)
+        self._delays = schedule._factory(rng)
+        # Later attempts catch `_catch` and then ask `_predicate` (None when `on` is types).
+        self._catch: tuple[type[Exception], ...] = self._on_types or (Exception,)
+        self._predicate = None if self._on_types is not None else self._core.matches
         self._unbounded = (
             attempts is None and self._core.max_elapsed is None and not schedule.finite
         )
@@ -215,16 +219,13 @@ class Retry(Policy):
             return Rejected(result)
         return None
 
-    def _decide(self, state: CallState, outcome: BaseException | Rejected) -> float | GiveUp:
-        clock = self._clock
-        step = state.after_failure(outcome, clock.monotonic(), _deadline_left(), clock.wall)
-        if not isinstance(step, GiveUp) and (self._listeners.subs or GLOBAL.subs):
-            kind = None if isinstance(outcome, Rejected) else type(outcome).__name__
-            emit(self._listeners, RetryScheduled(self.name, state.attempts, step, kind))
-        return step
+    def _scheduled(self, state: CallState, outcome: BaseException | Rejected, delay: float) -> None:
+        kind = None if isinstance(outcome, Rejected) else type(outcome).__name__
+        emit(self._listeners, RetryScheduled(self.name, state.attempts, delay, kind))
 
-    def _resume(self, state: CallState) -> GiveUp | None:
-        return state.before_attempt(self._clock.monotonic(), _deadline_left())
+    def _recheck(self, state: CallState) -> GiveUp | None:
+        """After a wait and before the next attempt: still within the deadline and max_elapsed?"""
+        return state.recheck(self._clock.monotonic(), _deadline_left())
 
     def _give_up(self, state: CallState, outcome: BaseException | Rejected, stop: GiveUp) -> Any:
         now = self._clock.monotonic()
@@ -235,10 +236,10 @@ class Retry(Policy):
         if isinstance(outcome, Rejected):
             return outcome.value
         outcome.add_note(RetryCore.note(self.name, state, stop, now))
-        raise outcome
-
-    def _begin(self, start: float | None) -> CallState:
-        return self._core.begin(self._clock.monotonic() if start is None else start)
+        try:
+            raise outcome
+        finally:
+            del outcome
 
     # -- sync driver --------------------------------------------------------------------
 
@@ -257,7 +258,7 @@ class Retry(Policy):
             outcome = rejected
         return self._retry(fn, args, kwargs, outcome, start)
 
-    def _retry(
+    def _retry(  # noqa: C901 - the retry loop stays flat: no helper call per attempt
         self,
         fn: Callable[..., R],
         args: Args,
@@ -265,27 +266,43 @@ class Retry(Policy):
         outcome: BaseException | Rejected,
         start: float | None,
     ) -> R:
-        state = self._begin(start)
-        matches = self._core.matches
-        while True:
-            step = self._decide(state, outcome)
-            if isinstance(step, GiveUp):
-                return self._give_up(state, outcome, step)  # type: ignore[no-any-return]
-            wait(self._clock, step)
-            stop = self._resume(state)
-            if stop is not None:
-                return self._give_up(state, outcome, stop)  # type: ignore[no-any-return]
-            try:
-                result = fn(*args, **kwargs)
-            except Exception as exc:
-                if not matches(exc):
-                    raise
-                outcome = exc
-            else:
-                rejected = self._judge(result)
-                if rejected is None:
-                    return result
-                outcome = rejected
+        core, clock = self._core, self._clock
+        state = CallState(core, clock.monotonic() if start is None else start, self._delays())
+        catch, predicate, timed = self._catch, self._predicate, core.max_elapsed is not None
+        try:
+            while True:
+                cur = _CURRENT.get()
+                step = state.after_failure(
+                    outcome,
+                    clock.monotonic() if timed else 0.0,
+                    None if cur is None else cur.left(),
+                    clock.wall,
+                )
+                if type(step) is GiveUp:
+                    return self._give_up(state, outcome, step)  # type: ignore[no-any-return]
+                if self._listeners.subs or GLOBAL.subs:
+                    self._scheduled(state, outcome, step)  # type: ignore[arg-type]
+                if step:  # a zero wait does not sleep (nor yield to the event loop)
+                    wait(clock, step)  # type: ignore[arg-type]
+                if timed or _CURRENT.get() is not None:
+                    stop = self._recheck(state)
+                    if stop is not None:
+                        return self._give_up(state, outcome, stop)  # type: ignore[no-any-return]
+                state.attempts += 1
+                try:
+                    result = fn(*args, **kwargs)
+                except catch as exc:
+                    if predicate is not None and not predicate(exc):
+                        raise
+                    outcome = exc
+                else:
+                    rejected = self._judge(result)
+                    if rejected is None:
+                        return result
+                    outcome = rejected
+        finally:
+            # The last exception's traceback holds this frame: break the cycle now, not in the GC.
+            del outcome
 
     def _wrap(self, fn: Callable[P, R]) -> Callable[P, R]:
         if not self._simple or self._on_types is None:
@@ -299,7 +316,10 @@ class Retry(Policy):
                 return fn(*args, **kwargs)
             except on_types as exc:
                 failure = exc
-            return retry(fn, args, kwargs, failure, None)
+            try:
+                return retry(fn, args, kwargs, failure, None)
+            finally:
+                del failure
 
         return wrapped
 
@@ -320,7 +340,7 @@ class Retry(Policy):
             outcome = rejected
         return await self._aretry(fn, args, kwargs, outcome, start)
 
-    async def _aretry(
+    async def _aretry(  # noqa: C901 - the retry loop stays flat: no helper call per attempt
         self,
         fn: Callable[..., Awaitable[R]],
         args: Args,
@@ -328,27 +348,43 @@ class Retry(Policy):
         outcome: BaseException | Rejected,
         start: float | None,
     ) -> R:
-        state = self._begin(start)
-        matches = self._core.matches
-        while True:
-            step = self._decide(state, outcome)
-            if isinstance(step, GiveUp):
-                return self._give_up(state, outcome, step)  # type: ignore[no-any-return]
-            await await_wait(self._clock, step)
-            stop = self._resume(state)
-            if stop is not None:
-                return self._give_up(state, outcome, stop)  # type: ignore[no-any-return]
-            try:
-                result = await fn(*args, **kwargs)
-            except Exception as exc:
-                if not matches(exc):
-                    raise
-                outcome = exc
-            else:
-                rejected = self._judge(result)
-                if rejected is None:
-                    return result
-                outcome = rejected
+        core, clock = self._core, self._clock
+        state = CallState(core, clock.monotonic() if start is None else start, self._delays())
+        catch, predicate, timed = self._catch, self._predicate, core.max_elapsed is not None
+        try:
+            while True:
+                cur = _CURRENT.get()
+                step = state.after_failure(
+                    outcome,
+                    clock.monotonic() if timed else 0.0,
+                    None if cur is None else cur.left(),
+                    clock.wall,
+                )
+                if type(step) is GiveUp:
+                    return self._give_up(state, outcome, step)  # type: ignore[no-any-return]
+                if self._listeners.subs or GLOBAL.subs:
+                    self._scheduled(state, outcome, step)  # type: ignore[arg-type]
+                if step:  # a zero wait does not sleep (nor yield to the event loop)
+                    await await_wait(clock, step)  # type: ignore[arg-type]
+                if timed or _CURRENT.get() is not None:
+                    stop = self._recheck(state)
+                    if stop is not None:
+                        return self._give_up(state, outcome, stop)  # type: ignore[no-any-return]
+                state.attempts += 1
+                try:
+                    result = await fn(*args, **kwargs)
+                except catch as exc:
+                    if predicate is not None and not predicate(exc):
+                        raise
+                    outcome = exc
+                else:
+                    rejected = self._judge(result)
+                    if rejected is None:
+                        return result
+                    outcome = rejected
+        finally:
+            # The last exception's traceback holds this frame: break the cycle now, not in the GC.
+            del outcome
 
     def _awrap(self, fn: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:
         if not self._simple or self._on_types is None:
@@ -362,6 +398,9 @@ class Retry(Policy):
                 return await fn(*args, **kwargs)
             except on_types as exc:
                 failure = exc
-            return await aretry(fn, args, kwargs, failure, None)
+            try:
+                return await aretry(fn, args, kwargs, failure, None)
+            finally:
+                del failure
 
         return wrapped

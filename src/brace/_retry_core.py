@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from brace._backoff import Backoff
-from brace._retry_after import RetryAfterHook, hint_seconds
+from brace._retry_after import RetryAfterHook, hint_seconds, retry_after_of
 from brace._validate import ExceptionMatcher
 
 __all__ = ["Budget", "CallState", "GiveUp", "Rejected", "RetryCore"]
@@ -61,10 +61,6 @@ class RetryCore:
     hint_hook: RetryAfterHook | None
     rng: random.Random | None
 
-    def begin(self, start: float) -> CallState:
-        """Per-call state for a call whose first attempt started (or failed) at ``start``."""
-        return CallState(self, start, self.backoff.delays(self.rng))
-
     @staticmethod
     def note(name: str, state: CallState, give_up: GiveUp, now: float) -> str:
         """The PEP 678 note added to the last exception when a call gives up."""
@@ -85,7 +81,7 @@ class CallState:
         self.delays = delays
         self.attempts = 1
 
-    def after_failure(
+    def after_failure(  # noqa: C901 - one flat function: it runs once per retry
         self,
         outcome: BaseException | Rejected,
         now: float,
@@ -105,26 +101,35 @@ class CallState:
         delay = next(self.delays, None)
         if delay is None:
             return GiveUp("backoff", "the backoff schedule ran out")
-        if core.hint_hook is not None:
-            hinted = self._with_hint(delay, outcome, wall_now)
-            if isinstance(hinted, GiveUp):
-                return hinted
-            delay = hinted
-        stop = self._past_bounds(delay, now, deadline_left)
-        if stop is not None:
-            return stop
+        hook = core.hint_hook
+        if hook is not None:
+            if hook is retry_after_of and type(outcome) is not Rejected:
+                # The default hook's common miss, without the call: no hint attribute at all.
+                raw = getattr(outcome, "retry_after", None)
+                if raw is None and getattr(outcome, "response", None) is not None:
+                    raw = retry_after_of(outcome)
+            else:
+                try:
+                    raw = hook(outcome.value if type(outcome) is Rejected else outcome)
+                except Exception:
+                    raw = None  # a broken hint hook must not break the call: plain backoff
+            if raw is not None:
+                hinted = self._with_hint(delay, raw, wall_now)
+                if type(hinted) is GiveUp:
+                    return hinted
+                delay = hinted  # type: ignore[assignment]
+        if core.max_elapsed is not None or deadline_left is not None:
+            stop = self._past_bounds(delay, now, deadline_left)
+            if stop is not None:
+                return stop
         if core.budget is not None and not core.budget.try_withdraw():
             return GiveUp("budget", "the retry budget is exhausted")
         return delay
 
     def _with_hint(
-        self,
-        delay: float,
-        outcome: BaseException | Rejected,
-        wall_now: Callable[[], float],
+        self, delay: float, raw: object, wall_now: Callable[[], float]
     ) -> float | GiveUp:
-        assert self.core.hint_hook is not None  # noqa: S101 - checked by the caller
-        hint = hint_seconds(_ask(self.core.hint_hook, outcome), wall_now)
+        hint = hint_seconds(raw, wall_now)
         if hint is None:
             return delay
         cap = self.core.backoff.max_delay
@@ -149,21 +154,11 @@ class CallState:
             )
         return None
 
-    def before_attempt(self, now: float, deadline_left: float | None) -> GiveUp | None:
-        """Re-check the bounds after a wait (sleeps overshoot); count the attempt if it runs."""
+    def recheck(self, now: float, deadline_left: float | None) -> GiveUp | None:
+        """Re-check the bounds after a wait, since sleeps overshoot; ``None`` means go on."""
         if deadline_left is not None and deadline_left <= 0:
             return GiveUp("deadline", "the deadline passed")
         max_elapsed = self.core.max_elapsed
         if max_elapsed is not None and now - self.start >= max_elapsed:
             return GiveUp("max_elapsed", f"max_elapsed={max_elapsed:g} s passed")
-        self.attempts += 1
-        return None
-
-
-def _ask(hook: RetryAfterHook, outcome: BaseException | Rejected) -> object:
-    target = outcome.value if isinstance(outcome, Rejected) else outcome
-    try:
-        return hook(target)
-    except Exception:
-        # A broken hint hook must not break the call: fall back to plain backoff.
         return None

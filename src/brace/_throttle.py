@@ -53,12 +53,12 @@ class ThrottleCore:
         accepts = self._accepts.total(now)
         return max(0.0, (requests - self.k * accepts) / (requests + 1))
 
-    def offer(self, now: float, draw: float) -> bool:
-        """Count one offered call; True if it may run (``draw`` is uniform in [0, 1))."""
+    def offer(self, now: float) -> float:
+        """Count one offered call; returns the probability with which to reject it."""
         with self._lock:
             probability = self._probability_locked(now)
             self._requests.add(now)
-        return draw >= probability
+        return probability
 
     def accepted(self, now: float) -> None:
         """Count one call the backend accepted."""
@@ -121,7 +121,9 @@ class Throttle(Policy):
         return self._core.reject_probability(self._clock.monotonic())
 
     def _admit(self) -> None:
-        if self._core.offer(self._clock.monotonic(), self._rng.random()):
+        probability = self._core.offer(self._clock.monotonic())
+        # Draw only when there is something to decide: a healthy backend costs no random number.
+        if not probability or self._rng.random() >= probability:
             return
         if self._listeners.subs or GLOBAL.subs:
             emit(self._listeners, CallRejected(self.name, "throttled", None))
