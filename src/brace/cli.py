@@ -197,6 +197,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command != "simulate":
         parser.print_help()
         return EXIT_USAGE
+    # Like `python -m`, let --strategy module:function find modules in the working directory.
+    if "" not in sys.path and str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))
     try:
         result = _run(args)
         _report(result)

@@ -19,7 +19,7 @@ from brace.sim._load import start_load
 from brace.sim._metrics import Recorder, StrategyResult, summarise
 from brace.sim._model import Dependency
 from brace.sim._scenario import Scenario
-from brace.sim._strategies import Strategy, StrategyContext, find_breaker, members, resolve
+from brace.sim._strategies import Strategy, StrategyContext, adapt, find_breaker, members, resolve
 from brace.testing import VirtualClock, run
 
 __all__ = ["Progress", "SimulationResult", "simulate"]
@@ -118,7 +118,7 @@ async def _simulate_once(
 
 def simulate(
     scenario: Scenario,
-    strategies: Sequence[str] | None = None,
+    strategies: Sequence[str | Callable[..., brace.Policy]] | None = None,
     *,
     seed: int | None = None,
     runs: int = 1,
@@ -128,8 +128,10 @@ def simulate(
 
     Args:
         scenario: What to simulate.
-        strategies: Built-in names or ``module:function`` factories. Default:
-            the scenario's list (all built-ins unless it says otherwise).
+        strategies: Built-in names, ``module:function`` paths, or factories
+            (callables taking a `StrategyContext`, or nothing, and returning a
+            policy; reported under their ``__name__``). Default: the
+            scenario's list (all built-ins unless it says otherwise).
         seed: Seed for every random number. Default: the scenario's.
         runs: Runs per strategy with seeds ``seed, seed+1, ...``; the figures
             pool them. Default 1.
@@ -138,8 +140,13 @@ def simulate(
     Raises:
         StrategyError: a strategy that cannot be imported.
     """
-    names = list(scenario.strategies if strategies is None else strategies)
-    factories = {name: resolve(name) for name in names}
+    wanted = list(scenario.strategies if strategies is None else strategies)
+    factories: dict[str, Strategy] = {}
+    for item in wanted:
+        if isinstance(item, str):
+            factories[item] = resolve(item)
+        else:
+            factories[getattr(item, "__name__", repr(item))] = adapt(item)
     base = scenario.seed if seed is None else seed
     results: dict[str, StrategyResult] = {}
     for name, factory in factories.items():

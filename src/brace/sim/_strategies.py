@@ -156,10 +156,11 @@ def resolve(name: str) -> Strategy:
         factory = getattr(factory, part)
     if not callable(factory):
         raise StrategyError(f"strategy {name!r}: {attr!r} is not callable")
-    return _adapt(factory)
+    return adapt(factory)
 
 
-def _adapt(factory: Callable[..., object]) -> Strategy:
+def adapt(factory: Callable[..., object]) -> Strategy:
+    """Wrap a user factory: given the context if it takes an argument; must return a policy."""
     try:
         takes_context = bool(inspect.signature(factory).parameters)
     except (TypeError, ValueError):
