@@ -220,3 +220,19 @@ def test_thousands_of_concurrent_sleepers_finish_at_the_longest_sleep() -> None:
 
     run(main(), clock)
     assert clock.monotonic() == 5.0
+
+
+def test_mass_cancelled_timers_are_purged_and_the_rest_fire_exactly_once() -> None:
+    fired: list[int] = []
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        handles = [loop.call_later(1 + i / 100, fired.append, i) for i in range(600)]
+        for i, handle in enumerate(handles):
+            if i % 5:
+                handle.cancel()  # 480 of 600 cancelled: the heap is rebuilt
+        await sleep(0)
+        await sleep(10)
+
+    run(main())
+    assert fired == list(range(0, 600, 5))
