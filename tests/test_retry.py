@@ -334,3 +334,12 @@ def test_repr_and_describe_show_the_configuration() -> None:
 def test_docs_example_runs() -> None:
     root = Path(__file__).resolve().parent.parent
     runpy.run_path(str(root / "docs" / "examples" / "retry.py"), run_name="__main__")
+
+
+def test_an_empty_on_tuple_retries_nothing(driver: Driver, clock: VirtualClock) -> None:
+    fn = Flaky(OSError(), OSError())
+    with pytest.raises(OSError):
+        driver.run(retry(clock, on=()), fn)
+    with pytest.raises(OSError):
+        driver.call(retry(clock, on=()), fn)
+    assert fn.calls == 2

@@ -157,7 +157,7 @@ class Retry(Policy):
         self._on_types = _retryable_types(on)
         self._delays = schedule._factory(rng)
         # Later attempts catch `_catch` and then ask `_predicate` (None when `on` is types).
-        self._catch: tuple[type[Exception], ...] = self._on_types or (Exception,)
+        self._catch = (Exception,) if self._on_types is None else self._on_types
         self._predicate = None if self._on_types is not None else self._core.matches
         self._unbounded = (
             attempts is None and self._core.max_elapsed is None and not schedule.finite
