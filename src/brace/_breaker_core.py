@@ -13,77 +13,26 @@ Helpers whose name ends in ``_locked`` must be called with the lock held.
 
 from __future__ import annotations
 
-import random
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from typing import Any
 
-from brace import _validate
 from brace._breaker_state import (
     CLOSED,
     DISABLED,
     HALF_OPEN,
     OPEN,
+    OpenSchedule,
     Phase,
     State,
     check_transition,
 )
-from brace._errors import CircuitOpenError, ConfigError
+from brace._errors import CircuitOpenError
 from brace._events import GLOBAL, CallRejected, Event, Listeners, StateChanged, emit
 from brace._policy import CONTROL_FLOW
 from brace._window import FAILED, SLOW, CountWindow, TimeWindow, WindowSnapshot
 from brace.store._protocol import BreakerCell
 
 __all__ = ["BreakerCore", "OpenSchedule"]
-
-
-class OpenSchedule:
-    """How long the breaker stays OPEN on its k-th consecutive trip.
-
-    ``open_for`` is seconds (``float | timedelta``), a Backoff (anything with
-    ``.delays(rng)``) or an iterable of seconds. The k-th trip since the
-    breaker last closed waits the k-th delay; the last one repeats once the
-    schedule runs out. A Backoff or a sequence starts over after a close; a
-    one-shot iterator cannot, so it keeps its place.
-    """
-
-    __slots__ = ("_fixed", "_iter", "_restart", "_seen", "describe")
-
-    def __init__(self, open_for: object, rng: random.Random | None) -> None:
-        self._fixed: float | None = None
-        self._restart: Callable[[], Iterator[Any]] | None = None
-        self._seen: list[float] = []
-        self._iter: Iterator[Any] = iter(())
-        self.describe: object = open_for
-        delays = getattr(open_for, "delays", None)
-        if callable(delays):
-            self._restart = lambda: iter(delays(rng))
-        elif isinstance(open_for, Sequence) and not isinstance(open_for, str | bytes):
-            values = tuple(_validate.duration("open_for", v) for v in open_for)
-            if not values:
-                raise ConfigError("open_for=() is not allowed; expected at least one delay")
-            self._restart = lambda: iter(values)
-        elif hasattr(open_for, "__iter__") and not isinstance(open_for, str | bytes):
-            self._iter = iter(open_for)
-        else:
-            self._fixed = _validate.duration("open_for", open_for)
-            self.describe = self._fixed
-
-    def delay(self, trip: int) -> float:
-        """Seconds to stay OPEN on consecutive trip number ``trip`` (1-based)."""
-        if self._fixed is not None:
-            return self._fixed
-        if trip <= 1 and self._restart is not None:
-            self._iter = self._restart()
-            self._seen = []
-        while len(self._seen) < trip:
-            try:
-                value = float(next(self._iter))
-            except StopIteration:
-                break
-            self._seen.append(value if value > 0 else 0.0)  # NaN and negatives -> 0
-        if not self._seen:
-            return 0.0
-        return self._seen[min(trip, len(self._seen)) - 1]
 
 
 _new_error = CircuitOpenError.__new__
@@ -377,11 +326,8 @@ class BreakerCore:
         if phase.done < self._half_open_calls:
             return None
         if not self._consecutive_mode and self._over_locked(phase.failed, phase.slow, phase.done):
-            rates = (
-                f"trial failure rate {_pct(phase.failed / phase.done)}, "
-                f"slow rate {_pct(phase.slow / phase.done)}"
-            )
-            return self._open_locked(cause, rates)
+            rates = self._rates(phase.failed, phase.slow, phase.done)
+            return self._open_locked(cause, f"{rates} over {phase.done} trial calls")
         self.cell.trips = 0
         return self._move_locked(
             Phase(CLOSED, self.monotonic()), f"{phase.done} trial calls succeeded", manual=False
@@ -394,12 +340,17 @@ class BreakerCore:
     ) -> list[Event]:
         if reason is None:
             snap = self.cell.window.snapshot(now)
-            reason = (
-                f"failure rate {_pct(snap.failure_rate)} (threshold {_pct(self._failure_rate)}), "
-                f"slow rate {_pct(snap.slow_rate)} (threshold {_pct(self._slow_rate)}) "
-                f"over {snap.calls} calls"
-            )
+            reason = self._rates(snap.failures, snap.slow, snap.calls) + f" over {snap.calls} calls"
         return self._open_locked(cause, reason)
+
+    def _rates(self, failures: int, slow: int, calls: int) -> str:
+        """Which thresholds were reached, for the StateChanged reason."""
+        parts = []
+        if failures / calls >= self._failure_rate:
+            parts.append(f"failure rate {_pct(failures / calls)} >= {_pct(self._failure_rate)}")
+        if slow / calls >= self._slow_rate:
+            parts.append(f"slow-call rate {_pct(slow / calls)} >= {_pct(self._slow_rate)}")
+        return " and ".join(parts)
 
     def _open_locked(self, cause: BaseException | None, reason: str) -> list[Event]:
         # Read the clock here: callers on the count-window path carry no `now` (0.0).

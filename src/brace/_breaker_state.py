@@ -1,11 +1,17 @@
-"""Circuit breaker states, the table of legal transitions, and the per-state record `Phase`."""
+"""Circuit breaker states, the table of legal transitions, the per-state `Phase`, `open_for`."""
 
 from __future__ import annotations
 
 import enum
 import math
+import random
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
-__all__ = ["AUTOMATIC", "MANUAL", "Phase", "State", "check_transition"]
+from brace import _validate
+from brace._errors import ConfigError
+
+__all__ = ["AUTOMATIC", "MANUAL", "OpenSchedule", "Phase", "State", "check_transition"]
 
 
 class State(enum.Enum):
@@ -75,3 +81,53 @@ class Phase:
 
     def __repr__(self) -> str:
         return f"<Phase {self.state.name} since={self.since!r}>"
+
+
+class OpenSchedule:
+    """How long the breaker stays OPEN on its k-th consecutive trip.
+
+    ``open_for`` is seconds (``float | timedelta``), a Backoff (anything with
+    ``.delays(rng)``) or an iterable of seconds. The k-th trip since the
+    breaker last closed waits the k-th delay; the last one repeats once the
+    schedule runs out. A Backoff or a sequence starts over after a close; a
+    one-shot iterator cannot, so it keeps its place.
+    """
+
+    __slots__ = ("_fixed", "_iter", "_restart", "_seen", "describe")
+
+    def __init__(self, open_for: object, rng: random.Random | None) -> None:
+        self._fixed: float | None = None
+        self._restart: Callable[[], Iterator[Any]] | None = None
+        self._seen: list[float] = []
+        self._iter: Iterator[Any] = iter(())
+        self.describe: object = open_for
+        delays = getattr(open_for, "delays", None)
+        if callable(delays):
+            self._restart = lambda: iter(delays(rng))
+        elif isinstance(open_for, Sequence) and not isinstance(open_for, str | bytes):
+            values = tuple(_validate.duration("open_for", v) for v in open_for)
+            if not values:
+                raise ConfigError("open_for=() is not allowed; expected at least one delay")
+            self._restart = lambda: iter(values)
+        elif hasattr(open_for, "__iter__") and not isinstance(open_for, str | bytes):
+            self._iter = iter(open_for)
+        else:
+            self._fixed = _validate.duration("open_for", open_for)
+            self.describe = self._fixed
+
+    def delay(self, trip: int) -> float:
+        """Seconds to stay OPEN on consecutive trip number ``trip`` (1-based)."""
+        if self._fixed is not None:
+            return self._fixed
+        if trip <= 1 and self._restart is not None:
+            self._iter = self._restart()
+            self._seen = []
+        while len(self._seen) < trip:
+            try:
+                value = float(next(self._iter))
+            except StopIteration:
+                break
+            self._seen.append(value if value > 0 else 0.0)  # NaN and negatives -> 0
+        if not self._seen:
+            return 0.0
+        return self._seen[min(trip, len(self._seen)) - 1]
