@@ -269,14 +269,15 @@ class Retry(Policy):
         core, clock = self._core, self._clock
         state = CallState(core, clock.monotonic() if start is None else start, self._delays())
         catch, predicate, timed = self._catch, self._predicate, core.max_elapsed is not None
+        # The deadline in force cannot change during this call: look it up once.
+        cur, wall, on_result = _CURRENT.get(), clock.wall, core.on_result
         try:
             while True:
-                cur = _CURRENT.get()
                 step = state.after_failure(
                     outcome,
                     clock.monotonic() if timed else 0.0,
                     None if cur is None else cur.left(),
-                    clock.wall,
+                    wall,
                 )
                 if type(step) is GiveUp:
                     return self._give_up(state, outcome, step)  # type: ignore[no-any-return]
@@ -284,7 +285,7 @@ class Retry(Policy):
                     self._scheduled(state, outcome, step)  # type: ignore[arg-type]
                 if step:  # a zero wait does not sleep (nor yield to the event loop)
                     wait(clock, step)  # type: ignore[arg-type]
-                if timed or _CURRENT.get() is not None:
+                if timed or cur is not None:
                     stop = self._recheck(state)
                     if stop is not None:
                         return self._give_up(state, outcome, stop)  # type: ignore[no-any-return]
@@ -296,10 +297,9 @@ class Retry(Policy):
                         raise
                     outcome = exc
                 else:
-                    rejected = self._judge(result)
-                    if rejected is None:
+                    if on_result is None or not on_result(result):
                         return result
-                    outcome = rejected
+                    outcome = Rejected(result)
         finally:
             # The last exception's traceback holds this frame: break the cycle now, not in the GC.
             del outcome
@@ -351,14 +351,15 @@ class Retry(Policy):
         core, clock = self._core, self._clock
         state = CallState(core, clock.monotonic() if start is None else start, self._delays())
         catch, predicate, timed = self._catch, self._predicate, core.max_elapsed is not None
+        # The deadline in force cannot change during this call: look it up once.
+        cur, wall, on_result = _CURRENT.get(), clock.wall, core.on_result
         try:
             while True:
-                cur = _CURRENT.get()
                 step = state.after_failure(
                     outcome,
                     clock.monotonic() if timed else 0.0,
                     None if cur is None else cur.left(),
-                    clock.wall,
+                    wall,
                 )
                 if type(step) is GiveUp:
                     return self._give_up(state, outcome, step)  # type: ignore[no-any-return]
@@ -366,7 +367,7 @@ class Retry(Policy):
                     self._scheduled(state, outcome, step)  # type: ignore[arg-type]
                 if step:  # a zero wait does not sleep (nor yield to the event loop)
                     await await_wait(clock, step)  # type: ignore[arg-type]
-                if timed or _CURRENT.get() is not None:
+                if timed or cur is not None:
                     stop = self._recheck(state)
                     if stop is not None:
                         return self._give_up(state, outcome, stop)  # type: ignore[no-any-return]
@@ -378,10 +379,9 @@ class Retry(Policy):
                         raise
                     outcome = exc
                 else:
-                    rejected = self._judge(result)
-                    if rejected is None:
+                    if on_result is None or not on_result(result):
                         return result
-                    outcome = rejected
+                    outcome = Rejected(result)
         finally:
             # The last exception's traceback holds this frame: break the cycle now, not in the GC.
             del outcome
