@@ -61,8 +61,9 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         self._timers: list[tuple[float, int, Any]] = []
         self._sequence = itertools.count()
         super().__init__()
-        # A live view: its length is the number of registered file descriptors.
-        self._fds = self._selector.get_map()  # type: ignore[attr-defined]
+        # The selector's fd table (a dict, so len() is cheap); a live view if it has none.
+        selector: Any = self._selector  # type: ignore[attr-defined]
+        self._fds: Any = getattr(selector, "_fd_to_key", None) or selector.get_map()
         # Read by VirtualClock.asleep: on this loop, its sleeps become loop timers.
         self._brace_virtual_clock = self.clock
 
@@ -94,8 +95,12 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         # One iteration of BaseEventLoop._run_once, with the select() wait replaced by a jump
         # of the virtual clock to the earliest timer.
         base: Any = self  # asyncio's private loop state, which typeshed does not declare
-        self._drop_cancelled()  # may replace self._timers: read it after
         timers = self._timers
+        if base._timer_cancelled_count > _MIN_CANCELLED:
+            timers = self._purge_cancelled()
+        while timers and timers[0][2]._cancelled:
+            base._timer_cancelled_count -= 1
+            heapq.heappop(timers)[2]._scheduled = False
         ready = base._ready
         idle = not ready and not base._stopping
         if idle and not timers:
@@ -119,25 +124,22 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
                 handle._run()
         handle = None  # break the cycle with a failed callback's traceback
 
-    def _drop_cancelled(self) -> None:
+    def _purge_cancelled(self) -> list[tuple[float, int, Any]]:
+        # Rebuild the heap without cancelled timers once they are the majority.
         base: Any = self
         timers = self._timers
-        cancelled: int = base._timer_cancelled_count
-        if len(timers) > _MIN_CANCELLED and cancelled * 2 > len(timers):
-            kept = []
-            for entry in timers:
-                if entry[2]._cancelled:
-                    entry[2]._scheduled = False
-                else:
-                    kept.append(entry)
-            heapq.heapify(kept)
-            self._timers = kept
-            base._timer_cancelled_count = 0
-            return
-        while timers and timers[0][2]._cancelled:
-            cancelled -= 1
-            heapq.heappop(timers)[2]._scheduled = False
-        base._timer_cancelled_count = cancelled
+        if base._timer_cancelled_count * 2 <= len(timers):
+            return timers
+        kept = []
+        for entry in timers:
+            if entry[2]._cancelled:
+                entry[2]._scheduled = False
+            else:
+                kept.append(entry)
+        heapq.heapify(kept)
+        self._timers = kept
+        base._timer_cancelled_count = 0
+        return kept
 
 
 def run(main: Coroutine[Any, Any, T], clock: VirtualClock | None = None) -> T:
