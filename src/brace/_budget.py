@@ -64,7 +64,9 @@ class SlidingCount:
 
     def total(self, now: float) -> int:
         """Events in the window ending at ``now``."""
-        self._expire(now)
+        times = self._times
+        if times and times[0] <= now - self.window:
+            self._expire(now)
         return self._total
 
 
