@@ -29,7 +29,7 @@ from brace._breaker_state import (
 from brace._errors import CircuitOpenError
 from brace._events import GLOBAL, CallRejected, Event, Listeners, StateChanged, emit
 from brace._policy import CONTROL_FLOW
-from brace._window import FAILED, SLOW, CountWindow, TimeWindow, WindowSnapshot
+from brace._window import FAILED, SLOW, CountRing, CountWindow, TimeRing, TimeWindow, WindowSnapshot
 from brace.store._protocol import BreakerCell
 
 __all__ = ["BreakerCore", "OpenSchedule"]
@@ -70,6 +70,7 @@ class BreakerCore:
         "_schedule",
         "_slow_rate",
         "cell",
+        "clean_ring",
         "failure_if",
         "monotonic",
         "name",
@@ -119,14 +120,18 @@ class BreakerCore:
         self.succeeded: Callable[[Phase, object, float], None] = (
             self._fast_succeeded() if bare else self._succeeded
         )
+        #: The count ring the shells may record a clean success into directly (see CountRing).
+        self.clean_ring = cell.window if bare and type(cell.window) is CountRing else None
         self._open_message = f"circuit breaker {name!r} is open"
 
     # -- admission ------------------------------------------------------------------------
 
-    def admit(self, now: float) -> Phase:
-        """Admit a call at ``now`` and return the phase it belongs to, or raise `CircuitOpenError`.
+    def admit(self, now: float) -> Phase | CircuitOpenError:
+        """Admit a call at ``now``: the phase it belongs to, or the `CircuitOpenError` to raise.
 
-        The shells call this only when the phase they read is not CLOSED.
+        The shells call this only when the phase they read is not CLOSED, and
+        raise a returned error themselves: one frame less to unwind on the
+        open breaker's hot path.
         """
         cell = self.cell
         lock = cell.lock
@@ -144,7 +149,11 @@ class BreakerCore:
             retry_after = phase.until - now
             if self._listeners.subs or GLOBAL.subs:
                 emit(self._listeners, CallRejected(self.name, "open", retry_after))
-            raise _open_error(self._open_message, self.name, retry_after) from cause
+            error = _new_error(CircuitOpenError, self._open_message)  # see _open_error
+            error.policy = self.name
+            error.retry_after = retry_after
+            error.__cause__ = cause  # `raise error from cause`, raised by the shell
+            return error
         with cell.lock:
             events = self._advance_locked(now)
             phase = cell.phase
@@ -165,9 +174,9 @@ class BreakerCore:
         message, retry = rejection
         if self._listeners.subs or GLOBAL.subs:
             emit(self._listeners, CallRejected(self.name, message, retry))
-        raise _open_error(
-            f"circuit breaker {self.name!r} is {message}", self.name, retry
-        ) from cause
+        error = _open_error(f"circuit breaker {self.name!r} is {message}", self.name, retry)
+        error.__cause__ = cause
+        return error
 
     def _rejection(self, phase: Phase, now: float) -> tuple[str, float | None]:
         if phase.state is OPEN:
@@ -216,6 +225,8 @@ class BreakerCore:
         minimum, failure_rate, slow_rate = self._minimum_calls, self._failure_rate, self._slow_rate
         monotonic = self.monotonic if self.stamp_end else None
         trip, emit_all = self._trip_locked, self._emit
+        slices = window if type(window) is TimeRing else None
+        width = slices._width if slices is not None else 1.0
 
         def succeeded(phase: Phase, result: object, start: float) -> None:
             if phase.state is not CLOSED:
@@ -225,6 +236,16 @@ class BreakerCore:
             lock.acquire()
             try:
                 if cell.phase is not phase:
+                    return
+                if (
+                    slices is not None
+                    and int(now // width) == slices._head
+                    and not (slices.failures or slices.slow)
+                ):
+                    # TimeRing.record inlined for its commonest case, a success into the
+                    # newest slice of a clean window: it cannot trip, two counters move.
+                    slices._calls[slices._pos] += 1
+                    slices.calls += 1
                     return
                 record(0, now)
                 failures, slow = window.failures, window.slow

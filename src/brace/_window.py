@@ -159,7 +159,9 @@ class CountRing:
         self._size = size
         # Unwritten slots hold 0 (a success), so evicting one subtracts nothing.
         self._ring = [0] * size
-        self._n = 0  # outcomes recorded since the last clear
+        # Outcomes recorded since the last clear. While failures == slow == 0 every slot holds
+        # 0, so `_n += 1` alone records a success: the breaker's shells rely on it.
+        self._n = 0
         self.failures = 0
         self.slow = 0
 
@@ -171,6 +173,10 @@ class CountRing:
 
     def record(self, outcome: int, now: float) -> None:  # noqa: ARG002 - Window protocol
         """Add ``outcome``, evicting the oldest once the ring is full (``now`` is unused)."""
+        if not (outcome or self.failures or self.slow):
+            # A success into a clean ring: every slot holds 0 already, only the count moves.
+            self._n += 1
+            return
         n = self._n
         ring = self._ring
         i = n % self._size
@@ -199,7 +205,18 @@ class TimeRing:
     expired slices, whatever the time jump.
     """
 
-    __slots__ = ("_calls", "_fails", "_head", "_n", "_slow", "_width", "calls", "failures", "slow")
+    __slots__ = (
+        "_calls",
+        "_fails",
+        "_head",
+        "_n",
+        "_pos",
+        "_slow",
+        "_width",
+        "calls",
+        "failures",
+        "slow",
+    )
 
     def __init__(self, seconds: float, buckets: int) -> None:
         self._width = seconds / buckets
@@ -208,27 +225,28 @@ class TimeRing:
         self._fails = [0] * buckets
         self._slow = [0] * buckets
         self._head: int | None = None  # index (in widths since 0) of the newest slice
+        self._pos = 0  # its position in the lists: _head % _n
         self.calls = 0
         self.failures = 0
         self.slow = 0
 
-    def _advance(self, now: float) -> int:
-        k = int(now // self._width)
+    def _advance(self, k: int) -> None:
+        """Make slice ``k`` (in widths since 0) the newest, evicting the slices it replaces."""
         head = self._head
-        if head is None or k - head >= self._n:
+        n = self._n
+        if head is None or k - head >= n:
             self._reset_slices()
         elif k > head:
             for j in range(head + 1, k + 1):
-                p = j % self._n
+                p = j % n
                 self.calls -= self._calls[p]
                 self.failures -= self._fails[p]
                 self.slow -= self._slow[p]
                 self._calls[p] = self._fails[p] = self._slow[p] = 0
         else:
-            # A clock that went backwards (or the same slice): keep recording into the newest.
-            return head % self._n
+            return  # a clock that went backwards: keep recording into the newest slice
         self._head = k
-        return k % self._n
+        self._pos = k % n
 
     def _reset_slices(self) -> None:
         n = self._n
@@ -239,7 +257,10 @@ class TimeRing:
 
     def record(self, outcome: int, now: float) -> None:
         """Add ``outcome`` observed at ``now`` to its slice, evicting expired slices first."""
-        p = self._advance(now)
+        k = int(now // self._width)
+        if k != self._head:
+            self._advance(k)
+        p = self._pos
         self._calls[p] += 1
         self.calls += 1
         if outcome:
@@ -252,7 +273,7 @@ class TimeRing:
 
     def snapshot(self, now: float) -> WindowSnapshot:
         """The counts at ``now``, after evicting expired slices."""
-        self._advance(now)
+        self._advance(int(now // self._width))
         return WindowSnapshot(self.calls, self.failures, self.slow)
 
     def clear(self) -> None:
