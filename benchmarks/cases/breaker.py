@@ -75,6 +75,18 @@ def _hand_written() -> Callable[[], object]:
     return _catching(guarded, _HandOpen)
 
 
+def _ahand_written() -> Callable[[], Awaitable[object]]:
+    until = time.monotonic() + 1e9
+    monotonic = time.monotonic
+
+    async def guarded() -> int:
+        if monotonic() < until:
+            raise _HandOpen
+        return await af()
+
+    return _acatching(guarded, _HandOpen)
+
+
 def _peer_open_sync() -> list[Case]:
     out: list[Case] = []
     try:
@@ -123,7 +135,7 @@ def cases() -> list[Case]:
     slow = brace.CircuitBreaker("bench-slow", slow_call_duration=1.0)
     consecutive = brace.CircuitBreaker("bench-consecutive", consecutive_failures=5)
     opened = _opened()
-    rows = [
+    return [
         Case("breaker", CLOSED_COUNT, count(f), ref=FLOOR),
         Case("breaker", "brace (closed, success, time window)", timed(f), ref=CLOSED_COUNT),
         Case("breaker", "brace (closed, success, slow-call timing)", slow(f), ref=CLOSED_COUNT),
@@ -168,6 +180,6 @@ def cases() -> list[Case]:
             "async",
             ref="circuitbreaker (closed, success)",
         ),
-        Case("breaker", OPEN, _acatching(opened(af), brace.CircuitOpenError), "async"),
+        Case("breaker", HAND, _ahand_written(), "async"),
+        Case("breaker", OPEN, _acatching(opened(af), brace.CircuitOpenError), "async", ref=HAND),
     ]
-    return rows
