@@ -305,12 +305,13 @@ class Bulkhead(Policy):
         return self._full(in_flight, queued)
 
     def _wait_thread(self) -> None:
-        waiter = _ThreadWaiter()
-        if self._enqueue(waiter):
-            return
+        # The wait starts now, before queueing: a releaser may move the clock at once.
         budget, by_deadline = self._wait_budget()
         clock = self._clock
         expiry = clock.monotonic() + budget
+        waiter = _ThreadWaiter()
+        if self._enqueue(waiter):
+            return
         try:
             while True:
                 left = expiry - clock.monotonic()
@@ -325,12 +326,13 @@ class Bulkhead(Policy):
         raise self._expired(by_deadline)
 
     async def _wait_task(self) -> None:
-        waiter = _TaskWaiter(asyncio.get_running_loop())
-        if self._enqueue(waiter):
-            return
+        # The wait starts now, before queueing: a releaser may move the clock at once.
         budget, by_deadline = self._wait_budget()
         clock = self._clock
         expiry = clock.monotonic() + budget
+        waiter = _TaskWaiter(asyncio.get_running_loop())
+        if self._enqueue(waiter):
+            return
         try:
             while True:
                 left = expiry - clock.monotonic()

@@ -215,10 +215,10 @@ class Timeout(Policy):
                 self._rejected += 1
         if full:
             raise self._too_many_abandoned(running)
+        clock = self._clock
+        expiry = clock.monotonic() + limit  # before the call starts, which may move the clock
         job: Job[R] = Job(contextvars.copy_context(), fn, args, kwargs, self._abandoned_finished)
         submit(job)
-        clock = self._clock
-        expiry = clock.monotonic() + limit
         try:
             while True:
                 left = expiry - clock.monotonic()

@@ -1,0 +1,359 @@
+"""Timeout: structured cancellation in asyncio, abandoned worker threads in sync code."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import runpy
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import brace
+from brace.testing import EventRecorder, VirtualClock
+from tests.conftest import Driver
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "docs" / "examples"
+checkpoint = brace.SystemClock().asleep
+
+
+def wait_until_abandoned_calls_finish(timeout: brace.Timeout) -> None:
+    # The worker decrements abandoned_running right after the callee returns; poll briefly.
+    stop = threading.Event()
+    for _ in range(2000):
+        if timeout.metrics().abandoned_running == 0:
+            return
+        stop.wait(0.001)
+    raise AssertionError(timeout.metrics())
+
+
+@pytest.fixture
+def release() -> Iterator[threading.Event]:
+    """An event blocked sync callees wait on; set at teardown so no worker stays stuck."""
+    event = threading.Event()
+    yield event
+    event.set()
+
+
+class Hang:
+    """A callee that moves the virtual clock past its limit, then hangs until released.
+
+    Sync mode blocks on a threading.Event; async mode awaits forever and records
+    whether it saw the cancellation.
+    """
+
+    def __init__(self, clock: VirtualClock, seconds: float, release: threading.Event) -> None:
+        self.clock, self.seconds, self.release = clock, seconds, release
+        self.cancelled = False
+        self.finished = threading.Event()
+
+    def sync(self) -> str:
+        self.clock.advance(self.seconds)
+        self.release.wait()
+        self.finished.set()
+        return "late"
+
+    async def run(self) -> str:
+        self.clock.advance(self.seconds)
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            self.cancelled = True
+            raise
+        return "late"
+
+
+def call(mode: str, policy: brace.Policy, hang: Hang) -> Any:
+    if mode == "sync":
+        return policy(hang.sync)()
+    return asyncio.run(policy(hang.run)())
+
+
+modes = pytest.mark.parametrize("mode", ["sync", "async"])
+
+
+# -- configuration ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "param"),
+    [
+        ((0,), {}, "seconds"),
+        ((-1.0,), {}, "seconds"),
+        ((float("nan"),), {}, "seconds"),
+        ((float("inf"),), {}, "seconds"),
+        (("1",), {}, "seconds"),
+        ((1.0,), {"max_abandoned": 0}, "max_abandoned"),
+        ((1.0,), {"name": ""}, "name"),
+    ],
+)
+def test_bad_configuration_names_the_parameter(
+    args: tuple[Any, ...], kwargs: dict[str, Any], param: str
+) -> None:
+    with pytest.raises(brace.ConfigError, match=param):
+        brace.Timeout(*args, **kwargs)
+
+
+def test_repr_shows_the_configuration() -> None:
+    assert repr(brace.Timeout(2.0)) == "brace.Timeout('timeout', seconds=2.0, max_abandoned=16)"
+
+
+# -- calls within the limit --------------------------------------------------------------
+
+
+def test_result_and_exceptions_pass_through(driver: Driver) -> None:
+    timeout = brace.Timeout(30.0)
+    assert driver.run(timeout, lambda: 3) == 3
+    assert driver.call(timeout, lambda: 4) == 4
+    own = TimeoutError("the callee's own")
+
+    def fail() -> None:
+        raise own
+
+    with pytest.raises(TimeoutError) as caught:
+        driver.run(timeout, fail)
+    assert own is caught.value
+    assert brace.TimeoutMetrics(0, 0, 0, 0) == timeout.metrics()
+
+
+def test_sync_call_runs_in_a_copy_of_the_callers_context() -> None:
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
+    var.set("caller")
+    clock = VirtualClock()
+    seen: list[object] = []
+
+    @brace.Timeout(30.0)
+    def probe() -> None:
+        seen.extend([var.get(), brace.remaining(), threading.current_thread().name])
+        var.set("callee")
+
+    with brace.deadline(10.0, clock=clock):
+        probe()
+    assert seen == ["caller", 10.0, "brace-timeout-worker"]
+    assert var.get() == "caller"
+
+
+# -- running out of time -----------------------------------------------------------------
+
+
+@modes
+def test_call_past_the_limit_raises_timeout_exceeded(
+    mode: str, clock: VirtualClock, release: threading.Event, recorder: EventRecorder
+) -> None:
+    timeout = brace.Timeout(1.0, name="t", clock=clock)
+    hang = Hang(clock, 5.0, release)
+    with pytest.raises(brace.TimeoutExceededError) as caught:
+        call(mode, timeout, hang)
+    assert isinstance(caught.value, TimeoutError)
+    assert (caught.value.policy, caught.value.timeout, caught.value.source) == ("t", 1.0, "timeout")
+    assert [brace.TimedOut("t", 1.0, "timeout")] == recorder.of(brace.TimedOut)
+    assert timeout.metrics().timed_out == 1
+    if mode == "async":
+        assert hang.cancelled
+        assert timeout.metrics().abandoned == 0
+
+
+def test_sync_timeout_abandons_the_call_and_counts_it(
+    clock: VirtualClock, release: threading.Event
+) -> None:
+    timeout = brace.Timeout(1.0, clock=clock)
+    hang = Hang(clock, 5.0, release)
+    with pytest.raises(brace.TimeoutExceededError):
+        timeout(hang.sync)()
+    assert brace.TimeoutMetrics(1, 1, 1, 0) == timeout.metrics()
+    release.set()
+    hang.finished.wait()
+    wait_until_abandoned_calls_finish(timeout)
+    assert brace.TimeoutMetrics(1, 1, 0, 0) == timeout.metrics()
+
+
+def test_sync_timeout_rejects_past_max_abandoned(
+    clock: VirtualClock, release: threading.Event, recorder: EventRecorder
+) -> None:
+    timeout = brace.Timeout(1.0, name="t", max_abandoned=2, clock=clock)
+    for _ in range(2):
+        with pytest.raises(brace.TimeoutExceededError):
+            timeout(Hang(clock, 5.0, release).sync)()
+    with pytest.raises(brace.BulkheadFullError, match="max_abandoned=2"):
+        timeout.call(lambda: 1)
+    assert [brace.BulkheadFull("t", 2, 0)] == recorder.of(brace.BulkheadFull)
+    release.set()
+    wait_until_abandoned_calls_finish(timeout)
+    assert timeout.call(lambda: 1) == 1
+    assert brace.TimeoutMetrics(2, 2, 0, 1) == timeout.metrics()
+
+
+@modes
+@pytest.mark.parametrize(
+    ("seconds", "deadline", "source", "reported"),
+    [(5.0, 1.0, "deadline", 1.0), (1.0, 5.0, "timeout", 1.0)],
+)
+def test_the_tighter_of_timeout_and_deadline_applies_and_is_reported(  # noqa: PLR0917 - parametrized
+    mode: str,
+    seconds: float,
+    deadline: float,
+    source: str,
+    reported: float,
+    clock: VirtualClock,
+    release: threading.Event,
+) -> None:
+    timeout = brace.Timeout(seconds, clock=clock)
+    with (
+        brace.deadline(deadline, clock=clock),
+        pytest.raises(brace.TimeoutExceededError) as caught,
+    ):
+        call(mode, timeout, Hang(clock, 10.0, release))
+    assert (source, reported) == (caught.value.source, caught.value.timeout)
+
+
+@modes
+@pytest.mark.parametrize(("outer", "inner", "expected"), [(1.0, 5.0, "outer"), (5.0, 1.0, "inner")])
+def test_nested_timeouts_the_tighter_one_fires(  # noqa: PLR0917 - parametrized
+    mode: str,
+    outer: float,
+    inner: float,
+    expected: str,
+    clock: VirtualClock,
+    release: threading.Event,
+) -> None:
+    policy = brace.pipeline(
+        brace.Timeout(outer, name="outer", clock=clock),
+        brace.Timeout(inner, name="inner", clock=clock),
+    )
+    # Past the tighter limit only, so only the tighter Timeout can fire.
+    hang = Hang(clock, min(outer, inner) + 0.5, release)
+    with pytest.raises(brace.TimeoutExceededError) as caught:
+        call(mode, policy, hang)
+    assert expected == caught.value.policy
+
+
+# -- asyncio: structured cancellation ------------------------------------------------------
+
+
+async def test_async_timeout_on_the_system_clock_cancels_the_work() -> None:
+    cancelled = asyncio.Event()
+
+    @brace.Timeout(0.001)
+    async def forever() -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            cancelled.set()
+
+    with pytest.raises(brace.TimeoutExceededError) as caught:
+        await forever()
+    assert cancelled.is_set()
+    assert caught.value.source == "timeout"
+
+
+async def test_outer_cancellation_propagates_as_cancelled_error() -> None:
+    timeout = brace.Timeout(30.0)
+    started = asyncio.Event()
+
+    @timeout
+    async def forever() -> None:
+        started.set()
+        await asyncio.Event().wait()
+
+    task = asyncio.ensure_future(forever())
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert timeout.metrics().timed_out == 0
+
+
+async def test_outer_cancellation_propagates_under_a_virtual_clock(clock: VirtualClock) -> None:
+    timeout = brace.Timeout(30.0, clock=clock)
+    started = asyncio.Event()
+
+    @timeout
+    async def forever() -> None:
+        started.set()
+        await asyncio.Event().wait()
+
+    task = asyncio.ensure_future(forever())
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert timeout.metrics().timed_out == 0
+
+
+async def test_work_that_delays_its_cancellation_is_waited_for(clock: VirtualClock) -> None:
+    steps: list[str] = []
+
+    @brace.Timeout(1.0, clock=clock)
+    async def stubborn() -> None:
+        clock.advance(2.0)
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            steps.append("cancelled")
+            for _ in range(5):  # cleanup that takes a while
+                await checkpoint(0)
+            steps.append("cleaned up")
+            raise
+
+    with pytest.raises(brace.TimeoutExceededError):
+        await stubborn()
+    assert steps == ["cancelled", "cleaned up"]
+
+
+async def test_shielded_work_times_out_and_finishes_in_the_background(
+    clock: VirtualClock,
+) -> None:
+    finish = asyncio.Event()
+
+    async def inner() -> str:
+        await finish.wait()
+        return "done"
+
+    task = asyncio.ensure_future(inner())
+
+    @brace.Timeout(1.0, clock=clock)
+    async def shielded() -> str:
+        clock.advance(2.0)
+        return await asyncio.shield(task)
+
+    with pytest.raises(brace.TimeoutExceededError):
+        await shielded()
+    assert not task.done()
+    finish.set()
+    assert await task == "done"
+
+
+async def test_inner_tasks_see_the_cancellation(clock: VirtualClock) -> None:
+    seen: list[str] = []
+
+    async def child() -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            seen.append("child cancelled")
+            raise
+
+    @brace.Timeout(1.0, clock=clock)
+    async def parent() -> None:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(child())
+            clock.advance(2.0)
+
+    with pytest.raises(brace.TimeoutExceededError):
+        await parent()
+    assert seen == ["child cancelled"]
+
+
+def test_inside_a_deadline_an_expired_entry_is_refused(driver: Driver, clock: VirtualClock) -> None:
+    with brace.deadline(1.0, clock=clock):
+        clock.advance(1.0)
+        with pytest.raises(brace.TimeoutExceededError) as caught:
+            driver.run(brace.Timeout(5.0, clock=clock), lambda: 1)
+    assert caught.value.source == "deadline"
+
+
+def test_docs_example_runs() -> None:
+    runpy.run_path(str(EXAMPLES / "timeouts.py"), run_name="__main__")
