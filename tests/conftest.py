@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Callable, Iterator
 from typing import Any, Literal, TypeVar
 
@@ -37,7 +38,9 @@ class Driver:
         runner = self._runner
 
         def run(*args: Any, **kwargs: Any) -> R:
-            return runner.run(wrapped(*args, **kwargs))
+            # A fresh copy per call: the runner otherwise keeps the context of its first run,
+            # and a brace.deadline entered later would not be seen.
+            return runner.run(wrapped(*args, **kwargs), context=contextvars.copy_context())
 
         return run
 
@@ -53,7 +56,9 @@ class Driver:
         async def afn(*a: Any, **k: Any) -> R:
             return fn(*a, **k)
 
-        return self._runner.run(policy.acall(afn, *args, **kwargs))
+        return self._runner.run(
+            policy.acall(afn, *args, **kwargs), context=contextvars.copy_context()
+        )
 
     def close(self) -> None:
         if self._runner is not None:

@@ -21,6 +21,7 @@ __all__ = [
     "name",
     "optional_duration",
     "positive_int",
+    "positive_number",
     "probability",
 ]
 
@@ -78,6 +79,16 @@ def positive_int(param: str, value: object, *, minimum: int = 1) -> int:
     if value < minimum:
         raise ConfigError(f"{param}={value!r} is out of range; expected an int >= {minimum}")
     return value
+
+
+def positive_number(param: str, value: object, *, minimum: float = 0.0) -> float:
+    """A finite number (not a bool) greater than 0, and at least ``minimum``."""
+    allowed = f"a finite number >= {minimum:g}" if minimum > 0 else "a finite number > 0"
+    if not _is_number(value):
+        raise ConfigError(f"{param}={value!r} is not a number; expected {allowed}")
+    if math.isnan(value) or math.isinf(value) or value <= 0 or value < minimum:
+        raise ConfigError(f"{param}={value!r} is out of range; expected {allowed}")
+    return float(value)
 
 
 def probability(param: str, value: object, *, allow_zero: bool = True) -> float:

@@ -6,4 +6,16 @@ store that shares it across processes slots in without touching the
 policy's decision logic.
 """
 
-__all__: list[str] = []
+from brace.store._memory import MemoryBreakerCell, MemoryStore
+from brace.store._protocol import BreakerCell, BreakerStore
+from brace.store._rate import MemoryRateStore, RateStore, gcra
+
+__all__: list[str] = [
+    "BreakerCell",
+    "BreakerStore",
+    "MemoryBreakerCell",
+    "MemoryRateStore",
+    "MemoryStore",
+    "RateStore",
+    "gcra",
+]
