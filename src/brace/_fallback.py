@@ -2,16 +2,16 @@
 
 The decisions live in one generator, `Fallback._flow`: given the failure, it
 walks the chain, answers from plain values and `LastGood` caches itself, and
-yields each callable alternative to its driver, which runs it (awaiting it in
-the asyncio shell) and sends back the outcome. The generator returns the
-answer, or re-raises the original failure with one note per alternative.
+yields each callable alternative to the shells of `brace._substitute`, which
+run it (awaiting it in the asyncio shell) and send back the outcome. The
+generator returns the answer, or re-raises the original failure with one note
+per alternative.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Generator
-from dataclasses import dataclass
-from typing import Any, ClassVar, Final, ParamSpec, TypeVar
+from collections.abc import Callable
+from typing import Any, ClassVar, ParamSpec, TypeVar
 
 from brace import _validate
 from brace._clock import Clock
@@ -19,28 +19,12 @@ from brace._errors import ConfigError, RejectedError
 from brace._events import GLOBAL, FallbackUsed, emit
 from brace._last_good import LastGood
 from brace._policy import Args, Kwargs, Policy, _is_async_callable
+from brace._substitute import ACALL, CACHE, CALL, VALUE, Alternative, Flow, Substitute
 
 __all__ = ["Fallback"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-_VALUE: Final = 0  # a plain value, returned as it is
-_CALL: Final = 1  # a sync callable with the protected function's signature
-_ACALL: Final = 2  # an async callable: only for async calls
-_CACHE: Final = 3  # a LastGood, looked up without running anything
-
-# What a driver sends back into the flow: (True, result) or (False, exception).
-Outcome = tuple[bool, Any]
-Flow = Generator["_Alternative", Outcome, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class _Alternative:
-    level: int  # 1 = first alternative
-    kind: int
-    target: Any
-    label: str
 
 
 def _label(target: object) -> str:
@@ -50,23 +34,23 @@ def _label(target: object) -> str:
     return str(name)
 
 
-def _chain(alternatives: object) -> tuple[_Alternative, ...]:
+def _chain(alternatives: object) -> tuple[Alternative, ...]:
     items = alternatives if isinstance(alternatives, list) else [alternatives]
     if not items:
         raise ConfigError(
             "alternatives=[] is an empty chain; expected a value, a callable, a LastGood, "
             "or a non-empty list of them (to fall back to an empty list, write [[]])"
         )
-    chain: list[_Alternative] = []
+    chain: list[Alternative] = []
     for level, item in enumerate(items, 1):
-        if chain and chain[-1].kind == _VALUE:
+        if chain and chain[-1].kind == VALUE:
             raise ConfigError(
                 f"alternatives[{level - 1}]={item!r} can never run: alternative {level - 1} "
                 f"is the plain value {chain[-1].target!r}, which always answers; "
                 "put plain values last"
             )
         if isinstance(item, LastGood):
-            chain.append(_Alternative(level, _CACHE, item, _label(item)))
+            chain.append(Alternative(level, CACHE, item, _label(item)))
         elif isinstance(item, Policy):
             raise ConfigError(
                 f"alternatives[{level - 1}]={item!r} is a policy; expected a value, a callable "
@@ -74,14 +58,14 @@ def _chain(alternatives: object) -> tuple[_Alternative, ...]:
                 "alternative function with the policy instead)"
             )
         elif callable(item):
-            kind = _ACALL if _is_async_callable(item) else _CALL
-            chain.append(_Alternative(level, kind, item, _label(item)))
+            kind = ACALL if _is_async_callable(item) else CALL
+            chain.append(Alternative(level, kind, item, _label(item)))
         else:
-            chain.append(_Alternative(level, _VALUE, item, repr(item)))
+            chain.append(Alternative(level, VALUE, item, repr(item)))
     return tuple(chain)
 
 
-class Fallback(Policy):
+class Fallback(Substitute):
     """When the call fails, answer from an alternative, or the first of a chain that succeeds.
 
     A failure is an exception matching ``on`` (any `brace.RejectedError`
@@ -140,8 +124,9 @@ class Fallback(Policy):
             )
         self._on_result = on_result
         self._clock = clock
-        self._learners = tuple(alt.target for alt in self._chain if alt.kind == _CACHE)
-        self._has_async = any(alt.kind == _ACALL for alt in self._chain)
+        self._learners = tuple(alt.target for alt in self._chain if alt.kind == CACHE)
+        self._has_async = any(alt.kind == ACALL for alt in self._chain)
+        self._results_stand = on_result is None and not self._learners
 
     # -- the core: which alternative answers ---------------------------------------------
 
@@ -151,19 +136,31 @@ class Fallback(Policy):
     def _rejects(self, result: object) -> bool:
         return self._on_result is not None and bool(self._on_result(result))
 
-    def _answered(self, alt: _Alternative, failure: BaseException | None, value: Any) -> Any:
+    def _answered(self, alt: Alternative, failure: BaseException | None, value: Any) -> Any:
         if self._listeners.subs or GLOBAL.subs:
             kind = None if failure is None else type(failure).__name__
             emit(self._listeners, FallbackUsed(self.name, alt.level, kind))
         return value
 
+    def _failed(self, exc: Exception, args: Args, kwargs: Kwargs) -> Flow:
+        if not self._handles(exc):
+            raise exc
+        return self._flow(exc, None, args, kwargs)
+
+    def _succeeded(self, result: object, args: Args, kwargs: Kwargs) -> Flow | None:
+        if self._on_result is not None and self._rejects(result):
+            return self._flow(None, result, args, kwargs)
+        for cache in self._learners:
+            cache._learn(args, kwargs, result)
+        return None
+
     def _flow(self, failure: Exception | None, result: object, args: Args, kwargs: Kwargs) -> Flow:
         notes: list[str] = []
         prefix = f"fallback {self.name!r}: alternative"
         for alt in self._chain:
-            if alt.kind == _VALUE:
+            if alt.kind == VALUE:
                 return self._answered(alt, failure, alt.target)
-            if alt.kind == _CACHE:
+            if alt.kind == CACHE:
                 found, value = alt.target._lookup(args, kwargs)
                 if found:
                     return self._answered(alt, failure, value)
@@ -182,81 +179,10 @@ class Fallback(Policy):
             failure.add_note(note)
         raise failure
 
-    def _learn(self, args: Args, kwargs: Kwargs, result: object) -> None:
-        for cache in self._learners:
-            cache._learn(args, kwargs, result)
-
-    # -- the drivers ---------------------------------------------------------------------
-
     def _wrap(self, fn: Callable[P, R]) -> Callable[P, R]:
         if self._has_async:
             raise TypeError(self._sync_with_async_message())
         return super()._wrap(fn)
-
-    def _sync_with_async_message(self) -> str:
-        return (
-            f"{self!r} has an async alternative, which a synchronous call cannot await; "
-            "use a sync alternative, or make the protected function async"
-        )
-
-    def _drive(self, flow: Flow, args: Args, kwargs: Kwargs) -> Any:
-        try:
-            alt = next(flow)
-            while True:
-                if alt.kind == _ACALL:
-                    raise TypeError(self._sync_with_async_message())
-                try:
-                    outcome: Outcome = (True, alt.target(*args, **kwargs))
-                except Exception as exc:
-                    outcome = (False, exc)
-                alt = flow.send(outcome)
-        except StopIteration as stop:
-            return stop.value
-
-    async def _adrive(self, flow: Flow, args: Args, kwargs: Kwargs) -> Any:
-        try:
-            alt = next(flow)
-            while True:
-                try:
-                    value = alt.target(*args, **kwargs)
-                    if alt.kind == _ACALL:
-                        value = await value
-                    outcome: Outcome = (True, value)
-                except Exception as exc:
-                    outcome = (False, exc)
-                alt = flow.send(outcome)
-        except StopIteration as stop:
-            return stop.value
-
-    def _run(self, fn: Callable[..., R], args: Args, kwargs: Kwargs) -> R:
-        try:
-            result = fn(*args, **kwargs)
-        except Exception as exc:
-            if not self._handles(exc):
-                raise
-            answer: R = self._drive(self._flow(exc, None, args, kwargs), args, kwargs)
-            return answer
-        if self._on_result is not None and self._rejects(result):
-            kept: R = self._drive(self._flow(None, result, args, kwargs), args, kwargs)
-            return kept
-        if self._learners:
-            self._learn(args, kwargs, result)
-        return result
-
-    async def _arun(self, fn: Callable[..., Awaitable[R]], args: Args, kwargs: Kwargs) -> R:
-        try:
-            result = await fn(*args, **kwargs)
-        except Exception as exc:
-            if not self._handles(exc):
-                raise
-            answer: R = await self._adrive(self._flow(exc, None, args, kwargs), args, kwargs)
-            return answer
-        if self._on_result is not None and self._rejects(result):
-            kept: R = await self._adrive(self._flow(None, result, args, kwargs), args, kwargs)
-            return kept
-        if self._learners:
-            self._learn(args, kwargs, result)
-        return result
 
     def _config(self) -> dict[str, object]:
         return {"alternatives": [alt.label for alt in self._chain]}

@@ -12,19 +12,18 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Callable, Hashable
 from datetime import timedelta
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 from brace import _validate
 from brace._clock import SYSTEM_CLOCK, Clock
 from brace._errors import ConfigError
 from brace._events import GLOBAL, FallbackUsed, emit
-from brace._policy import Args, Kwargs, Policy
+from brace._policy import Args, Kwargs
+from brace._substitute import Flow, Substitute
 
 __all__ = ["LastGood"]
-
-R = TypeVar("R")
 
 # Separates positional from keyword arguments in the default key, so f(1, a=2) and
 # f(1, ("a", 2)) never share an entry.
@@ -74,7 +73,7 @@ class _Cache:
         return len(self._entries)
 
 
-class LastGood(Policy):
+class LastGood(Substitute):
     """Remember the last successful result per key and serve it when the call fails.
 
     As a decorator it returns the call's result and remembers it; when the
@@ -154,7 +153,9 @@ class LastGood(Policy):
     def _miss_note(self) -> str:
         return f"LastGood {self.name!r} had no value younger than max_age={self.max_age:g} s"
 
-    def _served_or_raise(self, exc: Exception, args: Args, kwargs: Kwargs) -> Any:
+    def _failed(self, exc: Exception, args: Args, kwargs: Kwargs) -> Flow:
+        # A flow that runs no alternative: the answer is in the cache or nowhere.
+        yield from ()
         found, value = self._lookup(args, kwargs)
         if not found:
             exc.add_note(self._miss_note())
@@ -163,23 +164,8 @@ class LastGood(Policy):
             emit(self._listeners, FallbackUsed(self.name, 1, type(exc).__name__))
         return value
 
-    def _run(self, fn: Callable[..., R], args: Args, kwargs: Kwargs) -> R:
-        try:
-            result = fn(*args, **kwargs)
-        except Exception as exc:
-            served: R = self._served_or_raise(exc, args, kwargs)
-            return served
+    def _succeeded(self, result: object, args: Args, kwargs: Kwargs) -> None:
         self._learn(args, kwargs, result)
-        return result
-
-    async def _arun(self, fn: Callable[..., Awaitable[R]], args: Args, kwargs: Kwargs) -> R:
-        try:
-            result = await fn(*args, **kwargs)
-        except Exception as exc:
-            served: R = self._served_or_raise(exc, args, kwargs)
-            return served
-        self._learn(args, kwargs, result)
-        return result
 
     def clear(self) -> None:
         """Forget every remembered value."""
