@@ -11,7 +11,16 @@ faulty in staging::
     flaky = chaos.Fault(ConnectionError("injected"), 0.1, enabled=chaos.env("BRACE_CHAOS"))
     policy = brace.pipeline(brace.Retry(attempts=3), flaky)
 
-Each injection emits `Injected`.
+Each injection emits `Injected`. Every chaos policy takes, besides its own
+arguments:
+
+* ``enabled``: a bool, or a zero-argument callable checked on every call
+  (e.g. ``chaos.env("BRACE_CHAOS")``). Default True.
+* ``rng``: the `random.Random` that draws the coin; seed it for reproducible
+  runs. Default: a fresh unseeded one.
+* ``clock``: where `Latency` sleeps (``clock.sleep`` / ``clock.asleep``);
+  unused by the others. Default: the system clock.
+* ``name``: used in events and reprs. Default: the class name in lower case.
 """
 
 from __future__ import annotations
@@ -22,7 +31,7 @@ import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
 from brace import _validate
 from brace._clock import SYSTEM_CLOCK, Clock
@@ -33,6 +42,7 @@ from brace._policy import Args, Kwargs, Policy
 __all__ = ["Fault", "Injected", "Latency", "Result", "env"]
 
 R = TypeVar("R")
+T = TypeVar("T")
 
 _TRUTHY = frozenset({"1", "true", "yes", "on"})
 
@@ -60,19 +70,32 @@ def env(variable: str, *, default: bool = False) -> Callable[[], bool]:
     return enabled
 
 
-class _Chaos(Policy):
-    """Shared by the chaos policies: the enabled switch and the weighted coin."""
+# `_Chaos._decide`'s verdict for `Result`: answer with the injected value, skip the call.
+_ANSWER: Final = -1.0
+
+
+class _Chaos(Policy, Generic[T]):
+    """Shared by the chaos policies: the signature, the enabled switch, the coin, the shells.
+
+    A subclass validates and keeps its first argument (what to inject) in
+    ``_configure``, and says what a firing does in ``_inject``: raise
+    (`Fault`), return seconds to sleep before the call (`Latency`), or return
+    ``_ANSWER`` to answer ``_answer`` instead of the call (`Result`).
+    """
 
     _kind = ""
+    _answer: Any = None
 
     def __init__(
         self,
+        what: T,
+        /,
         rate: float,
         *,
-        enabled: bool | Callable[[], object],
-        rng: random.Random | None,
-        clock: Clock | None,
-        name: str | None,
+        enabled: bool | Callable[[], object] = True,
+        rng: random.Random | None = None,
+        clock: Clock | None = None,
+        name: str | None = None,
     ) -> None:
         super().__init__(None if name is None else _validate.name("name", name))
         self.rate = _validate.probability("rate", rate)
@@ -86,17 +109,44 @@ class _Chaos(Policy):
             raise ConfigError(f"rng={rng!r} is not allowed; expected a random.Random or None")
         self._rng = random.Random() if rng is None else rng  # noqa: S311 - not for security
         self._clock: Clock = SYSTEM_CLOCK if clock is None else clock
+        self._configure(what)
 
-    def _fires(self) -> bool:
-        """Decide whether this call gets the injection; emits `Injected` when it does."""
+    def _configure(self, what: T) -> None:
+        raise NotImplementedError
+
+    def _inject(self) -> float:
+        raise NotImplementedError
+
+    def _decide(self) -> float | None:
+        """None to run the call untouched, else what `_inject` says; emits `Injected` if so."""
         enabled = self._enabled
         if enabled is False or (enabled is not True and not enabled()):
-            return False
+            return None
         if self._rng.random() >= self.rate:
-            return False
+            return None
         if self._listeners.subs or GLOBAL.subs:
             emit(self._listeners, Injected(self.name, self._kind))
-        return True
+        return self._inject()
+
+    def _run(self, fn: Callable[..., R], args: Args, kwargs: Kwargs) -> R:
+        pause = self._decide()
+        if pause is None:
+            return fn(*args, **kwargs)
+        if pause >= 0.0:
+            self._clock.sleep(pause)
+            return fn(*args, **kwargs)
+        answer: R = self._answer
+        return answer
+
+    async def _arun(self, fn: Callable[..., Awaitable[R]], args: Args, kwargs: Kwargs) -> R:
+        pause = self._decide()
+        if pause is None:
+            return await fn(*args, **kwargs)
+        if pause >= 0.0:
+            await self._clock.asleep(pause)
+            return await fn(*args, **kwargs)
+        answer: R = self._answer
+        return answer
 
     def _config(self) -> dict[str, object]:
         return {"rate": self.rate}
@@ -105,35 +155,22 @@ class _Chaos(Policy):
         return "brace.chaos." + super().__repr__().removeprefix("brace.")
 
 
-class Fault(_Chaos):
+class Fault(_Chaos[BaseException | Callable[[], BaseException]]):
     """With probability ``rate``, raise ``exception`` instead of running the call.
 
     Args:
-        exception: An exception instance (a fresh copy is raised each time,
+        exception: (positional) An exception instance (a fresh copy is raised each time,
             so notes and tracebacks do not pile up on it), an exception
             class (instantiated with no arguments), or a zero-argument
             callable returning an exception.
         rate: Probability in [0, 1] that a call fails.
-        enabled: A bool, or a zero-argument callable checked on every call
-            (e.g. ``chaos.env("BRACE_CHAOS")``). Default True.
-        rng: Source of randomness; seed it for reproducible runs.
-        clock: Unused; accepted like every policy's.
-        name: Default ``"fault"``.
+        enabled, rng, clock, name: As for every chaos policy (see `brace.chaos`);
+            ``name`` defaults to ``"fault"``.
     """
 
     _kind = "fault"
 
-    def __init__(
-        self,
-        exception: BaseException | Callable[[], BaseException],
-        rate: float,
-        *,
-        enabled: bool | Callable[[], object] = True,
-        rng: random.Random | None = None,
-        clock: Clock | None = None,
-        name: str | None = None,
-    ) -> None:
-        super().__init__(rate, enabled=enabled, rng=rng, clock=clock, name=name)
+    def _configure(self, exception: BaseException | Callable[[], BaseException]) -> None:
         if not isinstance(exception, BaseException) and not callable(exception):
             raise ConfigError(
                 f"exception={exception!r} is not allowed; expected an exception instance, "
@@ -141,31 +178,22 @@ class Fault(_Chaos):
             )
         self.exception = exception
 
-    def _make(self) -> BaseException:
+    def _inject(self) -> float:
         template = self.exception
         if not isinstance(template, BaseException):
-            return template()
+            raise template()
         try:
-            return copy.copy(template)
+            fresh = copy.copy(template)
         except Exception:
             # Some exceptions cannot be rebuilt from their args; raise the one we have.
-            return template.with_traceback(None)
-
-    def _run(self, fn: Callable[..., R], args: Args, kwargs: Kwargs) -> R:
-        if self._fires():
-            raise self._make()
-        return fn(*args, **kwargs)
-
-    async def _arun(self, fn: Callable[..., Awaitable[R]], args: Args, kwargs: Kwargs) -> R:
-        if self._fires():
-            raise self._make()
-        return await fn(*args, **kwargs)
+            fresh = template.with_traceback(None)
+        raise fresh
 
     def _config(self) -> dict[str, object]:
         return {"exception": self.exception, "rate": self.rate}
 
 
-class Latency(_Chaos):
+class Latency(_Chaos[float | timedelta | Callable[[], float]]):
     """With probability ``rate``, sleep before running the call.
 
     The sleep goes through the policy's clock (``clock.sleep`` /
@@ -173,29 +201,17 @@ class Latency(_Chaos):
     while time still moves; `brace.testing.no_wait` does not skip it.
 
     Args:
-        seconds: Seconds (or ``timedelta``) >= 0, or a zero-argument callable
+        seconds: (positional) Seconds (or ``timedelta``) >= 0, or a zero-argument callable
             returning seconds (a distribution, e.g. ``lambda: rng.expovariate(5)``);
             negative draws sleep 0.
         rate: Probability in [0, 1] that a call is delayed.
-        enabled: A bool or a zero-argument callable checked per call. Default True.
-        rng: Source of randomness for the coin; seed it for reproducible runs.
-        clock: Where the sleep happens. Default: the system clock.
-        name: Default ``"latency"``.
+        enabled, rng, clock, name: As for every chaos policy (see `brace.chaos`);
+            ``name`` defaults to ``"latency"``.
     """
 
     _kind = "latency"
 
-    def __init__(
-        self,
-        seconds: float | timedelta | Callable[[], float],
-        rate: float,
-        *,
-        enabled: bool | Callable[[], object] = True,
-        rng: random.Random | None = None,
-        clock: Clock | None = None,
-        name: str | None = None,
-    ) -> None:
-        super().__init__(rate, enabled=enabled, rng=rng, clock=clock, name=name)
+    def _configure(self, seconds: float | timedelta | Callable[[], float]) -> None:
         if callable(seconds):
             self._draw: Callable[[], float] = seconds
             self.seconds: float | Callable[[], float] = seconds
@@ -204,61 +220,30 @@ class Latency(_Chaos):
             self._draw = lambda: fixed
             self.seconds = fixed
 
-    def _pause(self) -> float:
+    def _inject(self) -> float:
         return max(float(self._draw()), 0.0)
-
-    def _run(self, fn: Callable[..., R], args: Args, kwargs: Kwargs) -> R:
-        if self._fires():
-            self._clock.sleep(self._pause())
-        return fn(*args, **kwargs)
-
-    async def _arun(self, fn: Callable[..., Awaitable[R]], args: Args, kwargs: Kwargs) -> R:
-        if self._fires():
-            await self._clock.asleep(self._pause())
-        return await fn(*args, **kwargs)
 
     def _config(self) -> dict[str, object]:
         return {"seconds": self.seconds, "rate": self.rate}
 
 
-class Result(_Chaos):
+class Result(_Chaos[Any]):
     """With probability ``rate``, return ``value`` instead of running the call.
 
     Args:
-        value: What the call returns when the policy fires.
+        value: (positional) What the call returns when the policy fires.
         rate: Probability in [0, 1] that a call is answered with ``value``.
-        enabled: A bool or a zero-argument callable checked per call. Default True.
-        rng: Source of randomness; seed it for reproducible runs.
-        clock: Unused; accepted like every policy's.
-        name: Default ``"result"``.
+        enabled, rng, clock, name: As for every chaos policy (see `brace.chaos`);
+            ``name`` defaults to ``"result"``.
     """
 
     _kind = "result"
 
-    def __init__(
-        self,
-        value: Any,
-        rate: float,
-        *,
-        enabled: bool | Callable[[], object] = True,
-        rng: random.Random | None = None,
-        clock: Clock | None = None,
-        name: str | None = None,
-    ) -> None:
-        super().__init__(rate, enabled=enabled, rng=rng, clock=clock, name=name)
-        self.value = value
+    def _configure(self, value: Any) -> None:
+        self.value = self._answer = value
 
-    def _run(self, fn: Callable[..., R], args: Args, kwargs: Kwargs) -> R:
-        if self._fires():
-            injected: R = self.value
-            return injected
-        return fn(*args, **kwargs)
-
-    async def _arun(self, fn: Callable[..., Awaitable[R]], args: Args, kwargs: Kwargs) -> R:
-        if self._fires():
-            injected: R = self.value
-            return injected
-        return await fn(*args, **kwargs)
+    def _inject(self) -> float:
+        return _ANSWER
 
     def _config(self) -> dict[str, object]:
         return {"value": self.value, "rate": self.rate}
