@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import runpy
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import brace
-from brace.testing import EventRecorder, VirtualClock
+from brace.testing import EventRecorder, VirtualClock, run
 from tests.conftest import Driver
+from tests.test_waiting import record_timers
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "docs" / "examples"
 checkpoint = brace.SystemClock().asleep
@@ -292,6 +295,119 @@ def test_waiter_granted_as_it_gives_up_passes_the_permit_on() -> None:
     bulkhead._settle(first)
     assert second.granted
     bulkhead._release()
+    assert_empty(bulkhead)
+
+
+# -- in a simulation (the loop keeps the clock's time) --------------------------------------
+
+
+def occupy(bulkhead: brace.Bulkhead, clock: VirtualClock, seconds: float) -> asyncio.Task[None]:
+    """A task that holds one slot for ``seconds`` of virtual time (enters on the next turn)."""
+    return asyncio.ensure_future(bulkhead.acall(clock.asleep, seconds))
+
+
+async def give_up_behind_a_holder(
+    bulkhead: brace.Bulkhead,
+    clock: VirtualClock,
+    error: type[Exception],
+    within: AbstractContextManager[object] | None = None,
+) -> tuple[Exception, float]:
+    """Queue behind a 60 s call, expect ``error``; (the error, when it came). ``within`` the wait."""
+    holder = occupy(bulkhead, clock, 60.0)
+    await checkpoint(0)
+    with within or contextlib.nullcontext(), pytest.raises(error) as caught:
+        await bulkhead.acall(clock.asleep, 1.0)
+    gave_up_at = clock.monotonic()
+    await holder
+    return caught.value, gave_up_at
+
+
+def test_async_waiter_in_a_simulation_gives_up_exactly_at_max_wait(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = VirtualClock(start=10.0)
+    bulkhead = brace.Bulkhead("b", max_concurrent=1, max_queue=1, max_wait=5.0, clock=clock)
+
+    async def main() -> tuple[float, list[float]]:
+        timers = record_timers(monkeypatch)
+        _, gave_up_at = await give_up_behind_a_holder(bulkhead, clock, brace.BulkheadFullError)
+        return gave_up_at, timers
+
+    gave_up_at, timers = run(main(), clock)
+    assert gave_up_at == 15.0
+    assert sorted(timers) == [15.0, 70.0]  # the holder's sleep and the waiter's max_wait
+    assert bulkhead.metrics().rejected == 1
+    assert_empty(bulkhead)
+
+
+def test_async_waiter_whose_deadline_passes_in_a_simulation_gets_timeout_exceeded(
+    monkeypatch: pytest.MonkeyPatch, recorder: EventRecorder
+) -> None:
+    clock = VirtualClock(start=10.0)
+    bulkhead = brace.Bulkhead("b", max_concurrent=1, max_queue=1, max_wait=5.0, clock=clock)
+
+    async def main() -> tuple[Exception, float, list[float]]:
+        timers = record_timers(monkeypatch)
+        within = brace.deadline(1.5, clock=clock)
+        error, gave_up_at = await give_up_behind_a_holder(
+            bulkhead, clock, brace.TimeoutExceededError, within
+        )
+        return error, gave_up_at, timers
+
+    error, gave_up_at, timers = run(main(), clock)
+    assert isinstance(error, brace.TimeoutExceededError)
+    assert (error.source, error.timeout) == ("deadline", 1.5)
+    assert gave_up_at == 11.5
+    assert sorted(timers) == [11.5, 70.0]
+    assert [brace.TimedOut("b", 1.5, "deadline")] == recorder.of(brace.TimedOut)
+    assert bulkhead.metrics().rejected == 0
+    assert_empty(bulkhead)
+
+
+async def _now(clock: VirtualClock) -> float:
+    return clock.monotonic()
+
+
+def test_async_waiter_in_a_simulation_enters_the_instant_a_slot_frees() -> None:
+    clock = VirtualClock(start=10.0)
+    bulkhead = brace.Bulkhead("b", max_concurrent=1, max_queue=1, max_wait=5.0, clock=clock)
+
+    async def main() -> float:
+        holder = occupy(bulkhead, clock, 2.0)
+        await checkpoint(0)
+        entered_at = await bulkhead.acall(_now, clock)
+        await holder
+        await clock.asleep(60.0)  # the waiter's cancelled max_wait must not fire meanwhile
+        return entered_at
+
+    assert run(main(), clock) == 12.0
+    assert bulkhead.metrics().rejected == 0
+    assert_empty(bulkhead)
+
+
+def test_queue_in_a_simulation_drains_fifo_on_exact_instants() -> None:
+    # 2 slots, 12 one-second calls, waits of at most 3.5 s: two enter every second until
+    # the last four give up together at 3.5.
+    clock = VirtualClock()
+    bulkhead = brace.Bulkhead("b", max_concurrent=2, max_queue=10, max_wait=3.5, clock=clock)
+
+    async def one() -> float:
+        async def work() -> float:
+            entered_at = clock.monotonic()
+            await clock.asleep(1.0)
+            return entered_at
+
+        try:
+            return await bulkhead.acall(work)
+        except brace.BulkheadFullError:
+            return -clock.monotonic()
+
+    async def main() -> list[float]:
+        return list(await asyncio.gather(*(one() for _ in range(12))))
+
+    assert run(main(), clock) == [0.0, 0.0, 1.0, 1.0, 2.0, 2.0, 3.0, 3.0] + [-3.5] * 4
+    metrics = bulkhead.metrics()
+    assert (metrics.rejected, metrics.max_queued, metrics.max_in_flight) == (4, 10, 2)
     assert_empty(bulkhead)
 
 

@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 
 import brace
-from brace.testing import EventRecorder, VirtualClock
+from brace.testing import EventRecorder, VirtualClock, run
 from tests.conftest import Driver
+from tests.test_waiting import record_timers
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "docs" / "examples"
 checkpoint = brace.SystemClock().asleep
@@ -249,25 +250,10 @@ async def test_async_timeout_on_the_system_clock_cancels_the_work() -> None:
     assert caught.value.source == "timeout"
 
 
-async def test_outer_cancellation_propagates_as_cancelled_error() -> None:
-    timeout = brace.Timeout(30.0)
-    started = asyncio.Event()
-
-    @timeout
-    async def forever() -> None:
-        started.set()
-        await asyncio.Event().wait()
-
-    task = asyncio.ensure_future(forever())
-    await started.wait()
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    assert timeout.metrics().timed_out == 0
-
-
-async def test_outer_cancellation_propagates_under_a_virtual_clock(clock: VirtualClock) -> None:
-    timeout = brace.Timeout(30.0, clock=clock)
+@pytest.mark.parametrize("virtual", [False, True], ids=["system clock", "virtual clock"])
+async def test_outer_cancellation_propagates_as_cancelled_error(virtual: bool) -> None:
+    # The system clock's scope has its own timer; a virtual clock's is expired by polling.
+    timeout = brace.Timeout(30.0, clock=VirtualClock() if virtual else None)
     started = asyncio.Event()
 
     @timeout
@@ -345,6 +331,67 @@ async def test_inner_tasks_see_the_cancellation(clock: VirtualClock) -> None:
     with pytest.raises(brace.TimeoutExceededError):
         await parent()
     assert seen == ["child cancelled"]
+
+
+# -- in a simulation (the loop keeps the clock's time) --------------------------------------
+
+
+def test_async_timeout_in_a_simulation_is_one_timer_at_the_exact_instant(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = VirtualClock(start=100.0)
+    timeout = brace.Timeout(2.5, clock=clock)
+
+    async def main() -> tuple[float, list[float]]:
+        timers = record_timers(monkeypatch)
+        with pytest.raises(brace.TimeoutExceededError) as caught:
+            await timeout.acall(clock.asleep, 3600.0)
+        assert (caught.value.source, caught.value.timeout) == ("timeout", 2.5)
+        return clock.monotonic(), timers
+
+    expired_at, timers = run(main(), clock)
+    assert expired_at == 102.5
+    assert sorted(timers) == [102.5, 3700.0]  # the limit and the callee's sleep: no polling
+    assert timeout.metrics().timed_out == 1
+
+
+def test_async_timeout_in_a_simulation_shrinks_to_the_deadline_exactly(
+    monkeypatch: pytest.MonkeyPatch, recorder: EventRecorder
+) -> None:
+    clock = VirtualClock(start=100.0)
+
+    @brace.Timeout(5.0, clock=clock)
+    async def slow() -> None:
+        await clock.asleep(3600.0)
+
+    async def main() -> tuple[float, list[float]]:
+        timers = record_timers(monkeypatch)
+        with brace.deadline(1.5, clock=clock), pytest.raises(brace.TimeoutExceededError) as caught:
+            await slow()
+        assert (caught.value.source, caught.value.timeout) == ("deadline", 1.5)
+        return clock.monotonic(), timers
+
+    expired_at, timers = run(main(), clock)
+    assert expired_at == 101.5
+    assert sorted(timers) == [101.5, 3700.0]
+    assert [brace.TimedOut("timeout", 1.5, "deadline")] == recorder.of(brace.TimedOut)
+
+
+def test_async_call_within_the_limit_in_a_simulation_returns_at_its_own_instant() -> None:
+    clock = VirtualClock()
+
+    @brace.Timeout(2.0, clock=clock)
+    async def work() -> str:
+        await clock.asleep(1.0)
+        return "done"
+
+    async def main() -> tuple[str, float, float]:
+        result = await work()
+        returned_at = clock.monotonic()
+        await clock.asleep(60.0)  # the cancelled limit must not fire meanwhile
+        return result, returned_at, clock.monotonic()
+
+    assert run(main(), clock) == ("done", 1.0, 61.0)
 
 
 def test_inside_a_deadline_an_expired_entry_is_refused(driver: Driver, clock: VirtualClock) -> None:

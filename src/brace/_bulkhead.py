@@ -13,11 +13,13 @@ cannot overtake the queue. A waiter that stops waiting (its ``max_wait`` or
 deadline passed, or it was cancelled) settles under the lock: if it was
 granted in the meantime it hands the permit on, otherwise it leaves the queue.
 
-Waits are measured on the policy's clock. Under the system clock a waiter
-sleeps for the whole remaining wait; under any other clock (a
-`brace.testing.VirtualClock`) it still needs a real wakeup when another
-thread releases, so it blocks in real slices of `POLL_INTERVAL` seconds and
-re-reads the clock after each one.
+Waits are measured on the policy's clock (see `brace._waiting`). A waiting
+coroutine's ``max_wait`` or deadline is one loop timer when its loop keeps
+the clock's time (the system clock, or a `brace.testing.VirtualEventLoop`
+bound to the clock), so a simulation expires it at the exact virtual instant.
+Only where nothing announces the clock's moves (a thread under a
+`brace.testing.VirtualClock`, or a task on a real loop under one) does a
+waiter re-read the clock every `brace._waiting.POLL_INTERVAL`.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, Self, TypeVar
 
 from brace import _validate
 from brace._clock import SYSTEM_CLOCK, Clock, SystemClock
@@ -37,14 +39,12 @@ from brace._deadline import current as current_deadline
 from brace._errors import BulkheadFullError, ConfigError, TimeoutExceededError
 from brace._events import GLOBAL, BulkheadFull, Queued, TimedOut, emit
 from brace._policy import Args, Kwargs, Policy
+from brace._waiting import Alarm, block_until
 
-__all__ = ["POLL_INTERVAL", "Bulkhead", "BulkheadMetrics"]
+__all__ = ["Bulkhead", "BulkheadMetrics"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-#: Real seconds a waiter blocks before re-reading a clock other than the system clock.
-POLL_INTERVAL = 0.01
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,26 +84,30 @@ class _ThreadWaiter:
 
 
 class _TaskWaiter:
-    """A waiting coroutine: awaits a future that a grant completes on its loop."""
+    """A waiting coroutine: awaits a future that a grant (True) or its expiry (False) completes."""
 
     __slots__ = ("future", "granted", "loop")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.granted = False
         self.loop = loop
-        self.future: asyncio.Future[None] = loop.create_future()
+        self.future: asyncio.Future[bool] = loop.create_future()
 
     def wake(self) -> bool:
         try:
-            self.loop.call_soon_threadsafe(_resolve, self.future)
+            self.loop.call_soon_threadsafe(_grant, self.future)
         except RuntimeError:  # the loop is closed: nobody is left to take the permit
             return False
         return True
 
+    def expire(self) -> None:
+        if not self.future.done():  # a grant may be on its way: _settle passes it on
+            self.future.set_result(False)
 
-def _resolve(future: asyncio.Future[None]) -> None:
+
+def _grant(future: asyncio.Future[bool]) -> None:
     if not future.done():
-        future.set_result(None)
+        future.set_result(True)
 
 
 _Waiter = _ThreadWaiter | _TaskWaiter
@@ -165,7 +169,7 @@ class Bulkhead(Policy):
                 "expected max_queue >= 1 to let calls wait (or max_wait=0)"
             )
         self._clock: Clock = SYSTEM_CLOCK if clock is None else clock
-        self._slice: float | None = None if isinstance(self._clock, SystemClock) else POLL_INTERVAL
+        self._poll = not isinstance(self._clock, SystemClock)
         self._lock = threading.Lock()
         # One item per free permit: pop() to enter and append() to leave are atomic.
         self._permits: deque[None] = deque([None] * self.max_concurrent)
@@ -304,49 +308,30 @@ class Bulkhead(Policy):
             queued = len(self._waiters)
         return self._full(in_flight, queued)
 
-    def _wait_thread(self) -> None:
-        # The wait starts now, before queueing: a releaser may move the clock at once.
+    def _queue(self, waiter: _Waiter, now: Callable[[], float]) -> _Stay:
+        """Enter or queue ``waiter``; the stay's expiry is on the timeline ``now`` reads."""
         budget, by_deadline = self._wait_budget()
-        clock = self._clock
-        expiry = clock.monotonic() + budget
+        # The wait starts before queueing: a releaser may move the clock at once.
+        expiry = now() + budget
+        return _Stay(self, waiter, by_deadline, expiry, self._enqueue(waiter))
+
+    def _wait_thread(self) -> None:
         waiter = _ThreadWaiter()
-        if self._enqueue(waiter):
-            return
-        try:
-            while True:
-                left = expiry - clock.monotonic()
-                if left <= 0:
-                    break
-                if waiter.lock.acquire(timeout=left if self._slice is None else self._slice):
-                    return
-        except BaseException:
-            self._settle(waiter)
-            raise
-        self._settle(waiter)
-        raise self._expired(by_deadline)
+        with self._queue(waiter, self._clock.monotonic) as stay:
+            if not stay.granted:
+                clock, expiry = self._clock, stay.expiry
+                stay.granted = block_until(waiter.lock.acquire, clock, expiry, poll=self._poll)
 
     async def _wait_task(self) -> None:
-        # The wait starts now, before queueing: a releaser may move the clock at once.
-        budget, by_deadline = self._wait_budget()
-        clock = self._clock
-        expiry = clock.monotonic() + budget
-        waiter = _TaskWaiter(asyncio.get_running_loop())
-        if self._enqueue(waiter):
-            return
-        try:
-            while True:
-                left = expiry - clock.monotonic()
-                if left <= 0:
-                    break
-                step = left if self._slice is None else min(left, self._slice)
-                await asyncio.wait((waiter.future,), timeout=step)
-                if waiter.future.done():
-                    return
-        except BaseException:
-            self._settle(waiter)
-            raise
-        self._settle(waiter)
-        raise self._expired(by_deadline)
+        loop = asyncio.get_running_loop()
+        waiter, alarm = _TaskWaiter(loop), Alarm(loop, self._clock)
+        with self._queue(waiter, alarm.now) as stay:
+            if not stay.granted:
+                alarm.start(stay.expiry, waiter.expire)
+                try:
+                    stay.granted = await waiter.future
+                finally:
+                    alarm.cancel()
 
     # -- drivers ----------------------------------------------------------------------
 
@@ -396,3 +381,31 @@ class Bulkhead(Policy):
                 release()
 
         return wrapped
+
+
+@dataclass(slots=True)
+class _Stay:
+    """One caller's wait in the queue, settled however it ends.
+
+    ``granted`` is set by the driver's blocking or awaiting line. Leaving the
+    block without a permit takes the waiter out of the queue (or passes on a
+    permit granted as it gave up); without an exception in flight it then
+    raises `BulkheadFullError` (``max_wait`` passed) or
+    `TimeoutExceededError` (the deadline passed).
+    """
+
+    bulkhead: Bulkhead
+    waiter: _Waiter
+    by_deadline: bool
+    expiry: float
+    granted: bool
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        if self.granted:
+            return
+        self.bulkhead._settle(self.waiter)
+        if exc_type is None:
+            raise self.bulkhead._expired(self.by_deadline)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
@@ -27,12 +28,12 @@ from datetime import timedelta
 from typing import Any, Generic, Literal, ParamSpec, TypeVar
 
 from brace import _validate
-from brace._bulkhead import POLL_INTERVAL
 from brace._clock import SYSTEM_CLOCK, Clock, SystemClock
 from brace._deadline import _CURRENT, check_deadline
 from brace._errors import BulkheadFullError, TimeoutExceededError
 from brace._events import GLOBAL, BulkheadFull, TimedOut, emit
 from brace._policy import Args, Kwargs, Policy
+from brace._waiting import Alarm, block_until
 
 __all__ = ["Timeout", "TimeoutMetrics"]
 
@@ -75,8 +76,10 @@ class Timeout(Policy):
         max_abandoned: Abandoned sync calls allowed to run on at once
             (>= 1); past it new sync calls raise `BulkheadFullError`. Default 16.
         clock: Where the limit is measured. Default the system clock. Async
-            expiry is driven by the event loop's timer, which re-reads any
-            other clock every 10 ms of loop time.
+            expiry is an event loop timer when the loop keeps the clock's time
+            (the system clock, or a `brace.testing.VirtualEventLoop` bound to
+            this clock); on any other loop the clock is re-read every 10 ms
+            of loop time.
     """
 
     def __init__(
@@ -136,49 +139,25 @@ class Timeout(Policy):
 
     async def _arun(self, fn: Callable[..., Awaitable[R]], args: Args, kwargs: Kwargs) -> R:
         limit, source, reported = self._limit()
-        if self._system:
-            try:
-                async with asyncio.timeout(limit) as scope:
-                    return await fn(*args, **kwargs)
-            except TimeoutError:
-                if scope.expired():
-                    raise self._timed_out_error(source, reported) from None
-                raise
-        return await self._arun_polled(fn, args, kwargs, (limit, source, reported))
-
-    async def _arun_polled(
-        self,
-        fn: Callable[..., Awaitable[R]],
-        args: Args,
-        kwargs: Kwargs,
-        plan: tuple[float, Source, float],
-    ) -> R:
-        # A clock the loop does not know: re-read it every POLL_INTERVAL of loop time and
-        # expire the same asyncio.timeout scope, so cancellation stays structured.
-        limit, source, reported = plan
-        loop = asyncio.get_running_loop()
-        clock = self._clock
-        expiry = clock.monotonic() + limit
-        handle: asyncio.TimerHandle | None = None
+        alarm: Alarm | None = None
+        if not self._system:
+            alarm = Alarm(asyncio.get_running_loop(), self._clock)
+            if alarm.on_loop:
+                alarm = None  # loop time is this clock's: asyncio.timeout's own timer is exact
         try:
-            async with asyncio.timeout(None) as scope:
-
-                def check() -> None:
-                    nonlocal handle
-                    if clock.monotonic() >= expiry:
-                        scope.reschedule(loop.time())
-                    else:
-                        handle = loop.call_later(POLL_INTERVAL, check)
-
-                check()
+            # Under a clock the loop does not keep, the scope has no timer of its own: the
+            # alarm expires it, so cancellation stays structured either way.
+            async with asyncio.timeout(limit if alarm is None else None) as scope:
+                if alarm is not None:
+                    alarm.start(alarm.now() + limit, functools.partial(_expire, scope))
                 return await fn(*args, **kwargs)
         except TimeoutError:
             if scope.expired():
                 raise self._timed_out_error(source, reported) from None
             raise
         finally:
-            if handle is not None:
-                handle.cancel()
+            if alarm is not None:
+                alarm.cancel()
 
     def _awrap(self, fn: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:
         if not self._system:
@@ -220,12 +199,8 @@ class Timeout(Policy):
         job: Job[R] = Job(contextvars.copy_context(), fn, args, kwargs, self._abandoned_finished)
         submit(job)
         try:
-            while True:
-                left = expiry - clock.monotonic()
-                if left <= 0:
-                    break
-                if job.done.acquire(timeout=left if self._system else POLL_INTERVAL):
-                    return job.outcome()
+            if block_until(job.done.acquire, clock, expiry, poll=not self._system):
+                return job.outcome()
         except BaseException:
             self._abandon(job)
             raise
@@ -256,6 +231,10 @@ class Timeout(Policy):
             f"running in the background (max_abandoned={self.max_abandoned})",
             policy=self.name,
         )
+
+
+def _expire(scope: asyncio.Timeout) -> None:
+    scope.reschedule(asyncio.get_running_loop().time())
 
 
 # -- the worker threads behind sync timeouts ---------------------------------------------
