@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import threading
 from collections import Counter
@@ -134,6 +135,27 @@ def test_stress_counts_are_exact_after_many_threaded_calls() -> None:
     )
 
 
+def test_lock_free_rejections_are_counted_exactly_while_metrics_are_read() -> None:
+    clock = VirtualClock()
+    breaker = brace.CircuitBreaker("rejecting", consecutive_failures=1, open_for=60, clock=clock)
+    breaker.acquire().failure()
+    per_thread = 40_000
+    reads: list[int] = []
+
+    def body(i: int) -> None:
+        if i == 3:  # a reader: every read also advances the shared counter
+            while len(reads) < 2_000:
+                reads.append(breaker.metrics().rejected)
+            return
+        for _ in range(per_thread):
+            with contextlib.suppress(brace.CircuitOpenError):
+                breaker.call(lambda: None)
+
+    in_threads(4, body)
+    assert breaker.metrics().rejected == 3 * per_thread
+    assert reads == sorted(reads)  # never counts backwards
+
+
 def test_stress_churn_keeps_state_and_counters_consistent() -> None:
     clock = VirtualClock()
     recorder = EventRecorder()
@@ -163,9 +185,9 @@ def test_stress_churn_keeps_state_and_counters_consistent() -> None:
                 permit.cancel()
 
     in_threads(4, body)
-    cell = breaker._core.cell
-    phase = cell.phase
-    assert cell.rejected == sum(rejections)
+    # metrics() first: it may move OPEN -> HALF_OPEN, and the phase read below must be the last.
+    assert breaker.metrics().rejected == sum(rejections)
+    phase = breaker._core.cell.phase
     if phase.state is State.HALF_OPEN:
         assert phase.admitted == phase.done  # no trial slot leaked
     changes = recorder.of(brace.StateChanged)

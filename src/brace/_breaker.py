@@ -2,7 +2,7 @@
 
 The decisions live in `brace._breaker_core.BreakerCore`; this module only
 validates the configuration, runs the user's call between ``admit`` and
-``succeeded`` / ``failed`` / ``release``, and reports. The user's call never
+``succeeded`` / ``failed`` (permits add ``release``), and reports. The user's call never
 runs under a lock, so threads and tasks sharing one breaker run in parallel.
 """
 
@@ -16,11 +16,10 @@ from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
 
 from brace import _validate
-from brace._breaker_core import BreakerCore, OpenSchedule
-from brace._breaker_state import CLOSED, DISABLED, FORCED_OPEN, Phase, State
+from brace._breaker_core import BreakerCore, OpenSchedule, Token
+from brace._breaker_state import CLOSED, DISABLED, FORCED_OPEN, State
 from brace._clock import SYSTEM_CLOCK, Clock
-from brace._deadline import _CURRENT, check_deadline
-from brace._errors import CircuitOpenError, ConfigError
+from brace._errors import ConfigError
 from brace._policy import Args, Kwargs, Policy
 from brace._window import CountWindow, TimeWindow, window_spec
 from brace.store._memory import MemoryStore
@@ -69,12 +68,11 @@ class Permit:
     twice raises `RuntimeError`.
     """
 
-    __slots__ = ("_core", "_phase", "_settled", "_start")
+    __slots__ = ("_core", "_settled", "_token")
 
-    def __init__(self, core: BreakerCore, phase: Phase, start: float) -> None:
+    def __init__(self, core: BreakerCore, token: Token) -> None:
         self._core = core
-        self._phase = phase
-        self._start = start
+        self._token = token
         self._settled = False
 
     def _settle(self) -> None:
@@ -85,7 +83,7 @@ class Permit:
     def success(self) -> None:
         """Record that the work succeeded (slow if it took longer than ``slow_call_duration``)."""
         self._settle()
-        self._core.succeeded(self._phase, None, self._start)
+        self._core.succeeded(self._token, None)
 
     def failure(self, exc: BaseException | None = None) -> None:
         """Record that the work failed with ``exc``, classified by ``record`` / ``ignore``.
@@ -94,12 +92,12 @@ class Permit:
             exc: The exception, if there is one. Default None: a plain failure.
         """
         self._settle()
-        self._core.failed(self._phase, exc, self._start)
+        self._core.failed(self._token, exc)
 
     def cancel(self) -> None:
         """Record nothing and give the slot back."""
         self._settle()
-        self._core.release(self._phase)
+        self._core.release(self._token)
 
     @property
     def settled(self) -> bool:
@@ -282,90 +280,35 @@ class CircuitBreaker(Policy):
 
     # -- the shells -------------------------------------------------------------------------
 
+    # Both shells are the same skeleton around the core's decisions: admit (or raise), run
+    # or await the call, hand the outcome back. Nothing else belongs here.
+
     def _wrap(self, fn: Callable[P, R]) -> Callable[P, R]:
-        core = self._core
-        cell = core.cell
-        admit, succeeded, failed, release = core.admit, core.succeeded, core.failed, core.release
-        monotonic = self._clock.monotonic
-        timed = core.slow_after is not None
-        name = self.name
-        ring, lock = core.clean_ring, cell.lock
+        admit, succeeded, failed = self._core.admit, self._core.succeeded, self._core.failed
 
         def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
-            if _CURRENT.get() is not None:
-                check_deadline(name)
-            phase = cell.phase
-            if phase.state is not CLOSED:
-                admitted = admit(monotonic())
-                if isinstance(admitted, CircuitOpenError):
-                    raise admitted
-                phase = admitted
-            start = monotonic() if timed else 0.0
+            token = admit()
             try:
                 result = fn(*args, **kwargs)
-            except Exception as exc:
-                failed(phase, exc, start)
+            except BaseException as exc:
+                failed(token, exc)
                 raise
-            except BaseException:
-                release(phase)
-                raise
-            if ring is not None and phase.state is CLOSED:
-                # Inlined on purpose (a call costs a fifth of the budget): a success into a
-                # clean count ring only moves its count; anything else goes to the core.
-                lock.acquire()
-                try:
-                    clean = cell.phase is phase and not (ring.failures or ring.slow)
-                    if clean:
-                        ring._n += 1
-                finally:
-                    lock.release()
-                if clean:
-                    return result
-            succeeded(phase, result, start)
+            succeeded(token, result)
             return result
 
         return wrapped
 
     def _awrap(self, fn: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:
-        core = self._core
-        cell = core.cell
-        admit, succeeded, failed, release = core.admit, core.succeeded, core.failed, core.release
-        monotonic = self._clock.monotonic
-        timed = core.slow_after is not None
-        name = self.name
-        ring, lock = core.clean_ring, cell.lock
+        admit, succeeded, failed = self._core.admit, self._core.succeeded, self._core.failed
 
         async def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
-            if _CURRENT.get() is not None:
-                check_deadline(name)
-            phase = cell.phase
-            if phase.state is not CLOSED:
-                admitted = admit(monotonic())
-                if isinstance(admitted, CircuitOpenError):
-                    raise admitted
-                phase = admitted
-            start = monotonic() if timed else 0.0
+            token = admit()
             try:
                 result = await fn(*args, **kwargs)
-            except Exception as exc:
-                failed(phase, exc, start)
+            except BaseException as exc:
+                failed(token, exc)
                 raise
-            except BaseException:
-                release(phase)
-                raise
-            if ring is not None and phase.state is CLOSED:
-                # Inlined on purpose (a call costs a fifth of the budget): a success into a
-                # clean count ring only moves its count; anything else goes to the core.
-                lock.acquire()
-                try:
-                    clean = cell.phase is phase and not (ring.failures or ring.slow)
-                    if clean:
-                        ring._n += 1
-                finally:
-                    lock.release()
-                if clean:
-                    return result
-            succeeded(phase, result, start)
+            succeeded(token, result)
             return result
 
         return wrapped
@@ -385,17 +328,7 @@ class CircuitBreaker(Policy):
         report exactly one of ``permit.success()``, ``permit.failure(exc)``
         or ``permit.cancel()`` when it ends.
         """
-        if _CURRENT.get() is not None:
-            check_deadline(self.name)
-        core = self._core
-        phase = core.cell.phase
-        now = core.monotonic()
-        if phase.state is not CLOSED:
-            admitted = core.admit(now)
-            if isinstance(admitted, CircuitOpenError):
-                raise admitted
-            phase = admitted
-        return Permit(core, phase, now)
+        return Permit(self._core, self._core.admit())
 
     def guard(self) -> _Guard:
         """A context manager (sync or async) that runs its block as one call through the breaker.

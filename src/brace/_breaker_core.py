@@ -2,19 +2,24 @@
 
 `BreakerCore` is the sans-I/O heart of `brace.CircuitBreaker`: it never runs
 the user's call, sleeps or awaits. The sync and async shells in
-``_breaker.py`` ask it to admit a call (with ``now``), run the call, then
-hand it the outcome. All mutable state is in a store's `BreakerCell`; the
-cell's lock is held only inside this module, for a few attribute updates,
-never around the user's call. Events are built under the lock but emitted
-after it is released, so a slow listener never blocks other calls.
+``_breaker.py`` (and permits) are one skeleton: ``token = admit()``, run or
+await the call, then ``succeeded(token, result)`` or ``failed(token, exc)``.
+Every decision is here, once; ``admit`` and ``succeeded`` are closures built
+for the breaker's configuration because they run on every call.
+
+All mutable state is in a store's `BreakerCell`; the cell's lock is held
+only inside this module, for a few attribute updates, never around the
+user's call. Events are built under the lock but emitted after it is
+released, so a slow listener never blocks other calls.
 
 Helpers whose name ends in ``_locked`` must be called with the lock held.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeAlias, cast
 
 from brace._breaker_state import (
     CLOSED,
@@ -26,33 +31,53 @@ from brace._breaker_state import (
     State,
     check_transition,
 )
+from brace._deadline import _CURRENT, check_deadline
 from brace._errors import CircuitOpenError
 from brace._events import GLOBAL, CallRejected, Event, Listeners, StateChanged, emit
-from brace._policy import CONTROL_FLOW
 from brace._window import FAILED, SLOW, CountRing, CountWindow, TimeRing, TimeWindow, WindowSnapshot
 from brace.store._protocol import BreakerCell
 
-__all__ = ["BreakerCore", "OpenSchedule"]
+__all__ = ["BreakerCore", "OpenSchedule", "Token"]
+
+#: What ``admit`` returns and the outcome methods take back: the `Phase` that admitted the
+#: call, or ``(phase, start)`` when the breaker times calls to spot slow ones.
+Token: TypeAlias = "Phase | tuple[Phase, float]"  # noqa: S105 - not a secret
 
 
-_new_error = CircuitOpenError.__new__
+class _RejectionError(CircuitOpenError):
+    """The `CircuitOpenError` a breaker raises, one new instance per rejected call.
 
-
-def _open_error(message: str, policy: str, retry_after: float | None) -> CircuitOpenError:
-    """``CircuitOpenError(message, policy=..., retry_after=...)`` at half the cost.
-
-    Rejecting is the open breaker's hot path, and the Python-level
-    ``__init__`` chain costs more than the rest of it; ``__new__`` already
-    sets ``args``, so only the two attributes remain to fill in.
+    Its two fields live in slots: filling an exception's instance dict costs
+    a third of an open breaker's whole rejection. It passes for its base
+    (same name and module in tracebacks, pickles as one); catch
+    `CircuitOpenError` as usual.
     """
-    error = _new_error(CircuitOpenError, message)
-    error.policy = policy
-    error.retry_after = retry_after
-    return error
+
+    __slots__ = ("policy", "retry_after")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (str(self), self.policy, self.retry_after))
+
+
+_RejectionError.__name__ = _RejectionError.__qualname__ = CircuitOpenError.__name__
+_RejectionError.__module__ = CircuitOpenError.__module__
+# `__new__` already sets ``args``; skipping the Python-level ``__init__`` chain halves the cost.
+_new_rejection = _RejectionError.__new__
+
+
+def _rebuild(message: str, policy: str, retry_after: float | None) -> CircuitOpenError:
+    return CircuitOpenError(message, policy=policy, retry_after=retry_after)
+
+
+def _split(token: Token) -> tuple[Phase, float]:
+    return token if isinstance(token, tuple) else (token, 0.0)
 
 
 def _pct(value: float) -> str:
     return f"{value:.0%}"
+
+
+_REASONS = ("open", "half-open with every trial slot taken", "forced open")
 
 
 class BreakerCore:
@@ -64,13 +89,13 @@ class BreakerCore:
         "_half_open_calls",
         "_ignore",
         "_listeners",
+        "_messages",
         "_minimum_calls",
-        "_open_message",
         "_record",
         "_schedule",
         "_slow_rate",
+        "admit",
         "cell",
-        "clean_ring",
         "failure_if",
         "monotonic",
         "name",
@@ -115,75 +140,86 @@ class BreakerCore:
         self.slow_after = slow_call_duration
         # The clock is read after a call only when something needs the end time.
         self.stamp_end = slow_call_duration is not None or isinstance(window, TimeWindow)
-        bare = failure_if is None and slow_call_duration is None and not self._consecutive_mode
-        #: Record a call that returned ``result`` (a failure if ``failure_if(result)`` says so).
-        self.succeeded: Callable[[Phase, object, float], None] = (
-            self._fast_succeeded() if bare else self._succeeded
+        self._messages = {r: f"circuit breaker {name!r} is {r}" for r in _REASONS}
+        #: ``admit() -> Token``: admit a call now, or raise `CircuitOpenError` (or the
+        #: deadline's error when an enclosing `brace.deadline` has run out).
+        self.admit: Callable[[], Token] = self._admitter()
+        #: ``succeeded(token, result)``: record a call that returned ``result`` (a failure
+        #: if ``failure_if(result)`` says so).
+        self.succeeded: Callable[[Token, object], None] = (
+            self._succeeded
+            if failure_if is not None or slow_call_duration is not None
+            else cast("Callable[[Token, object], None]", self._fast_succeeded())
         )
-        #: The count ring the shells may record a clean success into directly (see CountRing).
-        self.clean_ring = cell.window if bare and type(cell.window) is CountRing else None
-        self._open_message = f"circuit breaker {name!r} is open"
 
     # -- admission ------------------------------------------------------------------------
 
-    def admit(self, now: float) -> Phase | CircuitOpenError:
-        """Admit a call at ``now``: the phase it belongs to, or the `CircuitOpenError` to raise.
+    def _admitter(self) -> Callable[[], Token]:
+        """Build ``admit``: every call runs it, so what it needs is bound in the closure."""
+        cell, name, monotonic = self.cell, self.name, self.monotonic
+        deadline = _CURRENT.get
+        admit_slow, reject = self._admit_slow, self._reject
 
-        The shells call this only when the phase they read is not CLOSED, and
-        raise a returned error themselves: one frame less to unwind on the
-        open breaker's hot path.
-        """
-        cell = self.cell
-        lock = cell.lock
-        lock.acquire()
-        try:
+        def admit() -> Phase:
+            if deadline() is not None:
+                check_deadline(name)
             phase = cell.phase
-            # The common rejection, kept short: no event list, no message formatting.
-            open_rejection = phase.state is OPEN and now < phase.until
-            if open_rejection:
-                cell.rejected += 1
-                cause = cell.cause
-        finally:
-            lock.release()
-        if open_rejection:
-            retry_after = phase.until - now
-            if self._listeners.subs or GLOBAL.subs:
-                emit(self._listeners, CallRejected(self.name, "open", retry_after))
-            error = _new_error(CircuitOpenError, self._open_message)  # see _open_error
-            error.policy = self.name
-            error.retry_after = retry_after
-            error.__cause__ = cause  # `raise error from cause`, raised by the shell
-            return error
+            if phase.state is CLOSED:
+                return phase
+            now = monotonic()
+            if phase.state is OPEN and now < phase.until:
+                # The open breaker's hot path takes no lock: a phase never changes its
+                # state or `until`, and `_reject` counts with an atomic next().
+                raise reject(phase, now)
+            return admit_slow(now)
+
+        if self.slow_after is None:
+            return admit
+
+        def admit_timed() -> tuple[Phase, float]:
+            # Slow-call timing starts once the call is admitted.
+            return admit(), monotonic()
+
+        return admit_timed
+
+    def _admit_slow(self, now: float) -> Phase:
+        """Admit at ``now`` under the lock, after any due OPEN -> HALF_OPEN move, or raise."""
+        cell = self.cell
         with cell.lock:
             events = self._advance_locked(now)
             phase = cell.phase
             state = phase.state
-            if state is CLOSED or state is DISABLED:
-                rejection = None
-            elif state is HALF_OPEN and phase.admitted < self._half_open_calls:
-                phase.admitted += 1
-                rejection = None
+            if state is HALF_OPEN:
+                admitted = phase.admitted < self._half_open_calls
+                if admitted:
+                    phase.admitted += 1
             else:
-                cell.rejected += 1
-                rejection = self._rejection(phase, now)
-            cause = cell.cause
+                admitted = state is CLOSED or state is DISABLED
         if events:
             self._emit(events)
-        if rejection is None:
-            return phase
-        message, retry = rejection
-        if self._listeners.subs or GLOBAL.subs:
-            emit(self._listeners, CallRejected(self.name, message, retry))
-        error = _open_error(f"circuit breaker {self.name!r} is {message}", self.name, retry)
-        error.__cause__ = cause
-        return error
+        if not admitted:
+            raise self._reject(phase, now)
+        return phase
 
-    def _rejection(self, phase: Phase, now: float) -> tuple[str, float | None]:
-        if phase.state is OPEN:
-            return "open", max(phase.until - now, 0.0)
-        if phase.state is HALF_OPEN:
-            return "half-open with every trial slot taken", None
-        return "forced open", None
+    def _reject(self, phase: Phase, now: float) -> CircuitOpenError:
+        """Count a call rejected in ``phase`` at ``now``, report it, build the error to raise."""
+        next(self.cell.rejections)
+        state = phase.state
+        retry_after: float | None = None
+        if state is OPEN:
+            reason, retry_after = "open", phase.until - now
+        elif state is HALF_OPEN:
+            reason = "half-open with every trial slot taken"
+        else:
+            reason = "forced open"
+        if self._listeners.subs or GLOBAL.subs:
+            emit(self._listeners, CallRejected(self.name, reason, retry_after))
+        error = _new_rejection(_RejectionError, self._messages[reason])
+        error.policy = self.name
+        error.retry_after = retry_after
+        if phase.cause is not None:
+            error.__cause__ = phase.cause  # `raise error from cause`
+        return error
 
     def _advance_locked(self, now: float) -> list[Event] | None:
         """Move OPEN to HALF_OPEN once ``open_for`` has passed (the only time-driven move)."""
@@ -196,7 +232,8 @@ class BreakerCore:
 
     # -- outcomes -------------------------------------------------------------------------
 
-    def _succeeded(self, phase: Phase, result: object, start: float) -> None:
+    def _succeeded(self, token: Token, result: object) -> None:
+        phase, start = _split(token)
         outcome = 0
         if self.failure_if is not None:
             try:
@@ -205,71 +242,64 @@ class BreakerCore:
             except BaseException:
                 self.release(phase)
                 raise
-        now = self.monotonic() if self.stamp_end else 0.0
-        if self.slow_after is not None and now - start > self.slow_after:
-            outcome |= SLOW
-        self.finish(phase, outcome, now, None)
+        self._settle(phase, start, outcome, None)
 
-    def _fast_succeeded(self) -> Callable[[Phase, object, float], None]:
-        """`succeeded` for rate mode with no ``failure_if`` and no slow-call timing.
+    def _fast_succeeded(self) -> Callable[[Phase, object], None]:
+        """`succeeded` when neither ``failure_if`` nor slow-call timing applies.
 
-        Every successful call runs this, so what it needs is bound in the
-        closure instead of looked up on ``self``, and the lock is taken with
-        acquire/release (cheaper than ``with``).
+        Every successful call runs this. A success into a window with no
+        failure and no slow call in it (and no failure streak) cannot trip
+        anything, so it only moves counts: that is a healthy dependency's
+        whole path, kept to one lock round trip and a few attribute updates.
+        The token is the phase (no start time without timing).
         """
         general = self._succeeded
         cell = self.cell
         lock = cell.lock
-        window = cell.window  # never replaced (store protocol), so bind it and its method
-        record = window.record
-        minimum, failure_rate, slow_rate = self._minimum_calls, self._failure_rate, self._slow_rate
+        window = cell.window  # never replaced (store protocol), so bind it
+        count = window if isinstance(window, CountRing) else None
+        ring = window if isinstance(window, TimeRing) else None
         monotonic = self.monotonic if self.stamp_end else None
-        trip, emit_all = self._trip_locked, self._emit
-        slices = window if type(window) is TimeRing else None
-        width = slices._width if slices is not None else 1.0
+        closed_locked, emit_all = self._closed_locked, self._emit
 
-        def succeeded(phase: Phase, result: object, start: float) -> None:
+        def succeeded(phase: Phase, result: object) -> None:
             if phase.state is not CLOSED:
-                general(phase, result, start)
+                general(phase, result)
                 return
             now = 0.0 if monotonic is None else monotonic()
-            lock.acquire()
+            lock.acquire()  # not `with`: acquire/release is markedly cheaper on CPython 3.11
             try:
                 if cell.phase is not phase:
                     return
-                if (
-                    slices is not None
-                    and int(now // width) == slices._head
-                    and not (slices.failures or slices.slow)
-                ):
-                    # TimeRing.record inlined for its commonest case, a success into the
-                    # newest slice of a clean window: it cannot trip, two counters move.
-                    slices._calls[slices._pos] += 1
-                    slices.calls += 1
+                if not (window.failures or window.slow or cell.consecutive):
+                    if count is not None:
+                        count._n += 1  # a clean count ring holds only zeros: see CountRing
+                    elif ring is not None and now < ring.end:
+                        ring.slices[ring.pos] += 1  # the newest slice is still current
+                        ring.calls += 1
+                    else:
+                        window.record(0, now)
                     return
-                record(0, now)
-                failures, slow = window.failures, window.slow
-                # A success cannot trip a window with no failure and no slow call in it.
-                if not (failures or slow):
-                    return
-                calls = window.calls
-                if calls < minimum or (
-                    failures / calls < failure_rate and slow / calls < slow_rate
-                ):
-                    return
-                events = trip(now, None)
+                events = closed_locked(0, now, None)
             finally:
                 lock.release()
-            emit_all(events)
+            if events:
+                emit_all(events)
 
         return succeeded
 
-    def failed(self, phase: Phase, exc: BaseException | None, start: float) -> None:
-        """Classify ``exc``, which ended a call, and record it (None: a plain failure)."""
+    def failed(self, token: Token, exc: BaseException | None) -> None:
+        """Record a call that raised ``exc`` (None: a plain failure), classified.
+
+        ``record`` makes it a failure, ``ignore`` or control flow (anything
+        not an `Exception`) makes it nothing, giving a trial slot back; any
+        other exception counts as a success.
+        """
+        phase, start = _split(token)
         try:
             if exc is None:
                 outcome = FAILED
-            elif isinstance(exc, CONTROL_FLOW) or self._ignore(exc):
+            elif not isinstance(exc, Exception) or self._ignore(exc):
                 self.release(phase)
                 return
             else:
@@ -277,16 +307,18 @@ class BreakerCore:
         except BaseException:
             self.release(phase)
             raise
+        self._settle(phase, start, outcome, exc if outcome & FAILED else None)
+
+    def _settle(
+        self, phase: Phase, start: float, outcome: int, cause: BaseException | None
+    ) -> None:
+        """Record ``outcome`` for a call admitted in ``phase``; stale phases record nothing."""
         now = self.monotonic() if self.stamp_end else 0.0
         if self.slow_after is not None and now - start > self.slow_after:
             outcome |= SLOW
-        self.finish(phase, outcome, now, exc if outcome & FAILED else None)
-
-    def finish(self, phase: Phase, outcome: int, now: float, cause: BaseException | None) -> None:
-        """Record ``outcome`` for a call admitted in ``phase``; stale phases record nothing."""
         cell = self.cell
         lock = cell.lock
-        lock.acquire()  # not `with`: acquire/release is markedly cheaper on CPython 3.11
+        lock.acquire()
         try:
             if cell.phase is not phase or phase.state is DISABLED:
                 return
@@ -299,8 +331,9 @@ class BreakerCore:
         if events:
             self._emit(events)
 
-    def release(self, phase: Phase) -> None:
+    def release(self, token: Token) -> None:
         """Give back the trial slot of a call that ended without an outcome (cancelled, ignored)."""
+        phase = token[0] if isinstance(token, tuple) else token
         if phase.state is not HALF_OPEN:
             return
         cell = self.cell
@@ -379,16 +412,13 @@ class BreakerCore:
         cell = self.cell
         cell.trips += 1
         until = now + self._schedule.delay(cell.trips)
-        events = self._move_locked(Phase(OPEN, now, until), reason, manual=False)
-        cell.cause = cause
-        return events
+        return self._move_locked(Phase(OPEN, now, until, cause), reason, manual=False)
 
     def _move_locked(self, new: Phase, reason: str, *, manual: bool) -> list[Event]:
         cell = self.cell
         old = cell.phase.state
         check_transition(old, new.state, manual=manual)
         cell.phase = new
-        cell.cause = None
         if new.state is CLOSED:
             cell.window.clear()
             cell.consecutive = 0
@@ -403,7 +433,8 @@ class BreakerCore:
         with cell.lock:
             if state is CLOSED:
                 cell.trips = 0
-                cell.rejected = 0
+                cell.rejections = itertools.count()
+                cell.rejection_reads = 0
             events = self._move_locked(Phase(state, now), reason, manual=True)
         self._emit(events)
 
@@ -419,7 +450,10 @@ class BreakerCore:
         cell = self.cell
         with cell.lock:
             events = self._advance_locked(now)
-            result = (cell.phase, cell.window.snapshot(now), cell.consecutive, cell.rejected)
+            # An itertools.count is read by advancing it, so every read counts itself too.
+            rejected = next(cell.rejections) - cell.rejection_reads
+            cell.rejection_reads += 1
+            result = (cell.phase, cell.window.snapshot(now), cell.consecutive, rejected)
         if events:
             self._emit(events)
         return result

@@ -66,14 +66,23 @@ class Phase:
         done: HALF_OPEN only: trials finished.
         failed: HALF_OPEN only: failed trials.
         slow: HALF_OPEN only: slow trials.
+        cause: OPEN only: the exception that tripped the breaker, if any (the
+            ``__cause__`` of every rejection in this phase).
     """
 
-    __slots__ = ("admitted", "done", "failed", "since", "slow", "state", "until")
+    __slots__ = ("admitted", "cause", "done", "failed", "since", "slow", "state", "until")
 
-    def __init__(self, state: State, since: float, until: float = math.inf) -> None:
+    def __init__(
+        self,
+        state: State,
+        since: float,
+        until: float = math.inf,
+        cause: BaseException | None = None,
+    ) -> None:
         self.state = state
         self.since = since
         self.until = until
+        self.cause = cause
         self.admitted = 0
         self.done = 0
         self.failed = 0

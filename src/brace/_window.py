@@ -12,6 +12,7 @@ bits set for a failure and for a slow call (both may be set).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
@@ -160,7 +161,7 @@ class CountRing:
         # Unwritten slots hold 0 (a success), so evicting one subtracts nothing.
         self._ring = [0] * size
         # Outcomes recorded since the last clear. While failures == slow == 0 every slot holds
-        # 0, so `_n += 1` alone records a success: the breaker's shells rely on it.
+        # 0, so `_n += 1` alone records a success: the breaker core relies on it.
         self._n = 0
         self.failures = 0
         self.slow = 0
@@ -202,7 +203,10 @@ class TimeRing:
     """Outcomes of the last ``seconds`` in ``buckets`` time slices, with running sums.
 
     O(1) record and snapshot: moving to a new slice evicts at most ``buckets``
-    expired slices, whatever the time jump.
+    expired slices, whatever the time jump. Slice ``k`` covers the instants
+    with ``int(now * buckets / seconds) == k``; while ``now < end`` the newest
+    slice is still current (a clock that went backwards keeps recording into
+    it), which is one comparison on the hot path.
     """
 
     __slots__ = (
@@ -210,28 +214,37 @@ class TimeRing:
         "_fails",
         "_head",
         "_n",
-        "_pos",
+        "_rate",
         "_slow",
-        "_width",
         "calls",
+        "end",
         "failures",
+        "pos",
+        "slices",
         "slow",
     )
 
     def __init__(self, seconds: float, buckets: int) -> None:
-        self._width = seconds / buckets
+        self._rate = buckets / seconds  # slices per second: one multiply finds a slice
         self._n = buckets
         self._calls = [0] * buckets
         self._fails = [0] * buckets
         self._slow = [0] * buckets
-        self._head: int | None = None  # index (in widths since 0) of the newest slice
-        self._pos = 0  # its position in the lists: _head % _n
+        self._head: int | None = None  # index (in slices since 0) of the newest slice
+        #: Calls per slice, by position. The breaker records a success into a clean window
+        #: (no failure, no slow call) at ``now < end`` as ``slices[pos] += 1; calls += 1``.
+        self.slices = self._calls
+        #: Position of the newest slice in the lists: ``_head % buckets``.
+        self.pos = 0
+        #: When the newest slice ends; -inf while empty, so the first outcome starts one.
+        self.end = -math.inf
         self.calls = 0
         self.failures = 0
         self.slow = 0
 
-    def _advance(self, k: int) -> None:
-        """Make slice ``k`` (in widths since 0) the newest, evicting the slices it replaces."""
+    def _advance(self, now: float) -> None:
+        """Make the slice holding ``now`` the newest, evicting the slices it replaces."""
+        k = int(now * self._rate)
         head = self._head
         n = self._n
         if head is None or k - head >= n:
@@ -244,23 +257,23 @@ class TimeRing:
                 self.slow -= self._slow[p]
                 self._calls[p] = self._fails[p] = self._slow[p] = 0
         else:
-            return  # a clock that went backwards: keep recording into the newest slice
+            return  # `now` rounds into the newest slice: keep it
         self._head = k
-        self._pos = k % n
+        self.pos = k % n
+        self.end = (k + 1) / self._rate
 
     def _reset_slices(self) -> None:
         n = self._n
-        self._calls = [0] * n
+        self._calls = self.slices = [0] * n
         self._fails = [0] * n
         self._slow = [0] * n
         self.calls = self.failures = self.slow = 0
 
     def record(self, outcome: int, now: float) -> None:
         """Add ``outcome`` observed at ``now`` to its slice, evicting expired slices first."""
-        k = int(now // self._width)
-        if k != self._head:
-            self._advance(k)
-        p = self._pos
+        if now >= self.end:
+            self._advance(now)
+        p = self.pos
         self._calls[p] += 1
         self.calls += 1
         if outcome:
@@ -273,10 +286,12 @@ class TimeRing:
 
     def snapshot(self, now: float) -> WindowSnapshot:
         """The counts at ``now``, after evicting expired slices."""
-        self._advance(int(now // self._width))
+        if now >= self.end:
+            self._advance(now)
         return WindowSnapshot(self.calls, self.failures, self.slow)
 
     def clear(self) -> None:
         """Forget every outcome."""
         self._reset_slices()
         self._head = None
+        self.end = -math.inf

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 
 from brace._breaker_state import CLOSED, Phase
@@ -14,7 +15,16 @@ __all__ = ["MemoryBreakerCell", "MemoryStore"]
 class MemoryBreakerCell:
     """A `BreakerCell` held in plain attributes."""
 
-    __slots__ = ("cause", "consecutive", "lock", "phase", "rejected", "spec", "trips", "window")
+    __slots__ = (
+        "consecutive",
+        "lock",
+        "phase",
+        "rejection_reads",
+        "rejections",
+        "spec",
+        "trips",
+        "window",
+    )
 
     def __init__(self, spec: CountWindow | TimeWindow, now: float) -> None:
         self.lock = threading.Lock()
@@ -23,8 +33,8 @@ class MemoryBreakerCell:
         self.phase = Phase(CLOSED, now)
         self.trips = 0
         self.consecutive = 0
-        self.rejected = 0
-        self.cause: BaseException | None = None
+        self.rejections = itertools.count()
+        self.rejection_reads = 0
 
 
 class MemoryStore:

@@ -9,17 +9,20 @@ background, so the hot path never waits on the network.
 Rules every implementation follows:
 
 * Every read and write of a cell happens with ``cell.lock`` held, except
-  ``cell.phase``, which the breaker also reads without the lock (an atomic
-  attribute read) to admit calls cheaply. A `Phase` is therefore never reused
-  across states: a state change installs a *new* `Phase` object, and a call
-  admitted under one phase records its outcome only while that very object is
-  still current.
+  two on the hot paths. ``cell.phase`` is also read without the lock (an
+  atomic attribute read) to admit calls cheaply. A `Phase` is therefore
+  never reused across states: a state change installs a *new* `Phase`
+  object, and a call admitted under one phase records its outcome only while
+  that very object is still current. And ``next(cell.rejections)`` counts a
+  rejection without the lock: it is an `itertools.count`, whose ``next`` is
+  atomic in CPython.
 * ``window`` is created once per cell and mutated in place (``clear()`` on
   close or reset), never replaced.
 """
 
 from __future__ import annotations
 
+import itertools
 from types import TracebackType
 from typing import Protocol
 
@@ -57,15 +60,17 @@ class BreakerCell(Protocol):
         phase: The current state and its facts (since when, trial counts, ...).
         trips: Consecutive trips since the breaker last closed; picks the ``open_for`` delay.
         consecutive: Failures in a row while CLOSED (consecutive mode).
-        rejected: Calls rejected since construction or the last ``reset()``.
-        cause: The exception that tripped the breaker, if any, while it is open.
+        rejections: Advanced once per call rejected since construction or the
+            last ``reset()`` (which installs a new one), and once per read.
+        rejection_reads: How many times ``rejections`` was read (advanced to
+            learn its value), so that count minus reads is the rejections.
     """
 
     phase: Phase
     trips: int
     consecutive: int
-    rejected: int
-    cause: BaseException | None
+    rejections: itertools.count[int]
+    rejection_reads: int
 
     @property
     def lock(self) -> Lock:
