@@ -1,8 +1,9 @@
 """Hedge: extra attempts after a delay, first success wins, nothing left running, bad input.
 
-Hedge delays are scheduled on the event loop (a VirtualClock's asleep returns
-at once, so it cannot pace a race); the tests keep them to tens of
-milliseconds and synchronise attempts with asyncio events, never sleeps.
+Hedge delays are loop timers. On a real loop the tests keep them to tens of
+milliseconds and synchronise attempts with asyncio events, never sleeps; on
+`brace.testing.run`'s virtual-time loop, attempts sleep in virtual time
+through the clock the Hedge also reads, and the tests pin exact instants.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pytest
 
 import brace
 from brace._hedge import _Delays
-from brace.testing import EventRecorder, VirtualClock
+from brace.testing import EventRecorder, VirtualClock, run
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "examples"
 
@@ -220,6 +221,71 @@ async def test_a_percentile_delay_follows_observed_latency_on_the_policy_clock()
     assert hedge.delay == 2.0
     await call("x")
     assert pytest.approx(hedge.delay) == 0.005
+
+
+class Timeline:
+    """Attempts that take scripted virtual seconds; records when each started, on ``clock``."""
+
+    def __init__(self, clock: VirtualClock, *durations: float | Exception) -> None:
+        self.clock = clock
+        self.durations = durations
+        self.starts: list[float] = []
+        self.cancelled: list[int] = []
+
+    async def __call__(self, arg: str) -> str:
+        n = len(self.starts)
+        self.starts.append(self.clock.monotonic())
+        outcome = self.durations[n]
+        if isinstance(outcome, Exception):
+            raise outcome
+        try:
+            await self.clock.asleep(outcome)
+        except asyncio.CancelledError:
+            self.cancelled.append(n)
+            raise
+        return f"attempt {n} at {self.clock.monotonic():g}"
+
+
+def test_on_virtual_time_the_hedge_starts_at_the_exact_delay(recorder: EventRecorder) -> None:
+    clock = VirtualClock()
+    attempts = Timeline(clock, 10.0, 0.1)
+    hedge = brace.Hedge(delay=0.25, clock=clock)
+    assert run(hedge(attempts)("x"), clock) == "attempt 1 at 0.35"
+    assert attempts.starts == [0.0, 0.25]
+    assert attempts.cancelled == [0]
+    # The loser was cancelled at once: the clock never ran on to its 10 s.
+    assert clock.monotonic() == 0.35
+    assert [brace.HedgeStarted("hedge", 2, 0.25)] == recorder.of(brace.HedgeStarted)
+
+
+def test_on_virtual_time_a_failure_hedges_at_once_and_restarts_the_delay() -> None:
+    clock = VirtualClock()
+    # Attempt 0 fails at once, so attempt 1 starts at t=0 and hangs; attempt 2 starts one
+    # full delay later, and wins.
+    attempts = Timeline(clock, ConnectionError("fast"), 30.0, 0.2)
+    hedge = brace.Hedge(delay=0.5, max_extra=2, clock=clock)
+    assert run(hedge(attempts)("x"), clock) == "attempt 2 at 0.7"
+    assert attempts.starts == [0.0, 0.0, 0.5]
+    assert attempts.cancelled == [1]
+
+
+def test_on_virtual_time_a_percentile_delay_hedges_at_the_observed_percentile() -> None:
+    clock = VirtualClock()
+    hedge = brace.Hedge(delay="p50", min_samples=4, initial_delay=5.0, clock=clock)
+
+    async def scenario() -> Timeline:
+        for seconds in (0.4, 0.1, 0.3, 0.2):
+            await hedge(Timeline(clock, seconds))("x")
+        assert pytest.approx(0.2) == hedge.delay  # nearest rank: 2nd of 4 sorted samples
+        slow = Timeline(clock, 10.0, 0.05)
+        start = clock.monotonic()
+        await hedge(slow)("x")
+        slow.starts = [at - start for at in slow.starts]
+        return slow
+
+    slow = run(scenario(), clock)
+    assert [0.0, pytest.approx(0.2)] == slow.starts
+    assert slow.cancelled == [0]
 
 
 def test_the_percentile_is_nearest_rank_over_a_bounded_window() -> None:

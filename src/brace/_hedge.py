@@ -3,9 +3,11 @@
 Asyncio only. The decisions that need no event loop live in `_Delays` (how
 long to wait before hedging: a fixed delay, or a percentile of recent
 latencies over a bounded window) and in `Hedge._may_launch` (is there an
-extra attempt left, and does the retry budget allow it). The driver races
-attempts as tasks with `asyncio.wait`, which schedules the hedge delay on
-the event loop; latencies are measured on the policy's clock.
+extra attempt left, and does the retry budget allow it). The driver, `_Race`,
+runs attempts as tasks that wake the caller through one future, with the
+hedge delay as one loop timer, so on `brace.testing.run`'s virtual-time loop
+a hedge starts at the exact virtual instant; latencies are measured on the
+policy's clock.
 """
 
 from __future__ import annotations
@@ -17,21 +19,34 @@ import re
 import threading
 from collections import deque
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, ParamSpec, Protocol, TypeVar
+from typing import Any, ParamSpec, Protocol, TypeVar, cast
 
 from brace import _validate
 from brace._clock import SYSTEM_CLOCK, Clock
 from brace._errors import ConfigError
-from brace._events import GLOBAL, BudgetExhausted, emit
+from brace._events import GLOBAL, BudgetExhausted, Event, emit
 from brace._policy import Args, Kwargs, Policy
 
-__all__ = ["Hedge", "HedgeBudget"]
+__all__ = ["Hedge", "HedgeBudget", "HedgeStarted"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 _PERCENTILE = re.compile(r"p(\d+(?:\.\d+)?)")
+
+
+@dataclass(frozen=True, slots=True)
+class HedgeStarted(Event):
+    """A `Hedge` started attempt ``attempt`` (2 = the first extra); ``delay`` was its hedge delay.
+
+    The attempt started because ``delay`` seconds passed with no attempt
+    finished, or earlier, because every attempt that had finished failed.
+    """
+
+    attempt: int
+    delay: float
 
 
 class HedgeBudget(Protocol):
@@ -201,55 +216,125 @@ class Hedge(Policy):
     async def _arun(self, fn: Callable[..., Awaitable[R]], args: Args, kwargs: Kwargs) -> R:
         if self._budget is not None:
             self._budget.deposit()
-        clock = self._clock
-        delay = self._delays.current()
-        running: dict[asyncio.Future[R], float] = {}
-        extras, attempts = self._max_extra, 1
-        running[asyncio.ensure_future(fn(*args, **kwargs))] = clock.monotonic()
-        last: Exception | None = None
+        race = _Race(self._clock)
+        extras, delay = self._max_extra, self._delays.current()
         try:
-            while running:
-                done, _ = await asyncio.wait(
-                    running, timeout=delay if extras else None, return_when=asyncio.FIRST_COMPLETED
-                )
-                now = clock.monotonic()
-                for task in done:
-                    started = running.pop(task)
-                    failure = task.exception()
-                    if failure is None:
-                        self._record(now - started, running, now)
-                        return task.result()
-                    if not isinstance(failure, Exception):
-                        raise failure
-                    last = failure
-                # Nothing finished in time, or everything that finished failed: hedge now.
+            race.start(fn(*args, **kwargs))
+            while race.tasks:
+                await race.wait(delay if extras else None)
+                winner = race.settle(self._delays)
+                if winner is not None:
+                    return cast("R", winner.result())
+                # The delay passed, or every attempt that finished failed: hedge now.
+                attempts = race.started
                 if self._may_launch(extras, attempts):
-                    extras, attempts = extras - 1, attempts + 1
-                    running[asyncio.ensure_future(fn(*args, **kwargs))] = clock.monotonic()
+                    extras -= 1
+                    if self._listeners.subs or GLOBAL.subs:
+                        emit(self._listeners, HedgeStarted(self.name, attempts + 1, delay))
+                    race.start(fn(*args, **kwargs))
                 else:
                     extras = 0
         finally:
-            if running:
-                await _cancel_and_wait(running)
-        assert last is not None  # noqa: S101 - the loop ends only after a failure
-        last.add_note(f"hedge {self.name!r}: all {attempts} attempts failed; this is the last")
+            if race.tasks:
+                await race.cancel_all()
+        last = race.last
+        assert last is not None  # noqa: S101 - the loop ends only after every attempt failed
+        last.add_note(f"hedge {self.name!r}: all {race.started} attempts failed; this is the last")
         raise last
-
-    def _record(self, latency: float, losers: dict[asyncio.Future[R], float], now: float) -> None:
-        self._delays.record(latency)
-        for started in losers.values():
-            # A loser's true latency is unknown but at least this; dropping it would bias
-            # the percentile towards the fast attempts that win.
-            self._delays.record(now - started)
 
     def _config(self) -> dict[str, object]:
         return {"delay": self._delay_spec, "max_extra": self._max_extra}
 
 
-async def _cancel_and_wait(tasks: dict[asyncio.Future[Any], float]) -> None:
-    for task in tasks:
-        task.cancel()
-    await asyncio.wait(tasks)
-    for task in tasks:
-        if not task.cancelled():
-            task.exception()  # retrieved, so asyncio does not log "never retrieved"
+class _Race:
+    """The attempts of one hedged call, and the one future that wakes the caller.
+
+    A finishing attempt and the hedge-delay timer (a single ``loop.call_later``
+    handle per wait, cancelled as soon as the wait ends) resolve ``waiter``;
+    no per-wait sets or wrapper futures, so a call whose first attempt
+    succeeds costs one task, one future and one timer handle, and resumes as
+    soon as after a plain ``await task``.
+    """
+
+    __slots__ = ("clock", "last", "loop", "started", "starts", "tasks", "timer", "waiter")
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.loop = asyncio.get_running_loop()
+        self.waiter: asyncio.Future[None] = self.loop.create_future()
+        self.tasks: list[asyncio.Future[Any]] = []  # running, in start order
+        self.starts: list[float] = []  # their start times on the policy clock
+        self.started = 0
+        self.last: Exception | None = None
+        self.timer: asyncio.TimerHandle | None = None
+
+    def start(self, attempt: Awaitable[Any]) -> None:
+        self.tasks.append(self.loop.create_task(self._run(attempt)))
+        self.starts.append(self.clock.monotonic())
+        self.started += 1
+
+    async def _run(self, attempt: Awaitable[Any]) -> Any:
+        # The attempt wakes the caller itself, in the step in which it finishes, rather than
+        # through a done-callback: a callback runs one loop iteration later, and the caller
+        # one more after that. Woken this way the caller resumes exactly as early as after
+        # awaiting the task, and by then the task is done.
+        try:
+            return await attempt
+        finally:
+            self._wake()
+
+    def _disarm(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+    def _wake(self) -> None:
+        if not self.waiter.done():
+            self.waiter.set_result(None)
+
+    def wait(self, delay: float | None) -> asyncio.Future[None]:
+        """What to await: resolved when an attempt finishes, or after ``delay`` s (if not None)."""
+        if self.waiter.done():
+            self.waiter = self.loop.create_future()
+        if delay is not None:
+            self.timer = self.loop.call_later(delay, self._wake)
+        return self.waiter
+
+    def settle(self, delays: _Delays) -> asyncio.Future[Any] | None:
+        """Take the finished attempts off: the first success, recorded; failures kept in last."""
+        self._disarm()
+        tasks, starts = self.tasks, self.starts
+        index = 0
+        while index < len(tasks):
+            task = tasks[index]
+            if not task.done():
+                index += 1
+                continue
+            del tasks[index]
+            started = starts.pop(index)
+            failure = task.exception()  # raises CancelledError if someone cancelled the attempt
+            if failure is None:
+                if delays.q is not None:
+                    now = self.clock.monotonic()
+                    delays.record(now - started)
+                    for other in starts:
+                        # A loser's true latency is unknown but at least this; dropping it
+                        # would bias the percentile towards the fast attempts that win.
+                        delays.record(now - other)
+                return task
+            if not isinstance(failure, Exception):
+                raise failure
+            self.last = failure
+        return None
+
+    async def cancel_all(self) -> None:
+        """Cancel the attempts still running and wait until every one has finished."""
+        self._disarm()
+        tasks = self.tasks
+        for task in tasks:
+            task.cancel()
+        await asyncio.wait(tasks)
+        for task in tasks:
+            if not task.cancelled():
+                task.exception()  # retrieved, so asyncio does not log "never retrieved"
+        tasks.clear()
