@@ -32,6 +32,7 @@ EXPECTED = {
     "FallbackUsed",
     "GaveUp",
     "Hedge",
+    "HedgeStarted",
     "LastGood",
     "Permit",
     "Pipeline",

@@ -37,7 +37,7 @@ from brace._events import (
     listen,
 )
 from brace._fallback import Fallback
-from brace._hedge import Hedge
+from brace._hedge import Hedge, HedgeStarted
 from brace._last_good import LastGood
 from brace._policy import Pipeline, Policy, pipeline
 from brace._rate_limit import RateLimiter, RateLimiterMetrics
@@ -67,6 +67,7 @@ __all__ = [
     "FallbackUsed",
     "GaveUp",
     "Hedge",
+    "HedgeStarted",
     "LastGood",
     "Permit",
     "Pipeline",
