@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import random
 import runpy
+import weakref
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -173,6 +177,73 @@ async def test_cancellation_during_a_backoff_sleep_stops_at_once() -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     assert calls == 1
+
+
+async def test_cancellation_during_a_backoff_sleep_stops_at_once_through_acall() -> None:
+    entered = asyncio.Event()
+
+    async def fn() -> None:
+        entered.set()
+        raise ConnectionError
+
+    # A budget takes the general driver rather than the decorator's first-attempt shortcut.
+    policy = Retry(backoff=Backoff.constant(3600), attempts=3, budget=brace.RetryBudget())
+    task = asyncio.create_task(policy.acall(fn))
+    await entered.wait()
+    await asyncio.sleep(0)  # noqa: TID251 - one loop turn, so the task enters its backoff sleep
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+class Tracked(Exception):
+    """An exception that records a weak reference to itself, to see when it is freed."""
+
+    def __init__(self, made: list[weakref.ref[Tracked]]) -> None:
+        super().__init__()
+        made.append(weakref.ref(self))
+
+
+@contextlib.contextmanager
+def gc_disabled() -> Iterator[None]:
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+@pytest.mark.parametrize("decorated", [True, False])
+def test_every_failure_is_freed_by_refcount_alone(clock: VirtualClock, decorated: bool) -> None:
+    # A frame holding the exception whose traceback holds that frame is a cycle: only the
+    # garbage collector would free it, with everything the failed attempt referenced.
+    made: list[weakref.ref[Tracked]] = []
+
+    def fn() -> None:
+        raise Tracked(made)
+
+    policy = retry(clock, attempts=3)
+    with gc_disabled():
+        with contextlib.suppress(Tracked):
+            policy(fn)() if decorated else policy.call(fn)
+        assert [ref() for ref in made] == [None, None, None]
+
+
+@pytest.mark.parametrize("decorated", [True, False])
+async def test_every_failure_is_freed_by_refcount_alone_async(
+    clock: VirtualClock, decorated: bool
+) -> None:
+    made: list[weakref.ref[Tracked]] = []
+
+    async def fn() -> None:
+        raise Tracked(made)
+
+    policy = retry(clock, attempts=3)
+    with gc_disabled():
+        with contextlib.suppress(Tracked):
+            await (policy(fn)() if decorated else policy.acall(fn))
+        assert [ref() for ref in made] == [None, None, None]
 
 
 def test_no_wait_skips_real_backoff_sleeps(driver: Driver) -> None:

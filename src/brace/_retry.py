@@ -1,22 +1,25 @@
 """`Retry`: try a failing call again, with backoff, within bounds, under a budget.
 
-The decisions live in `brace._retry_core`; this module holds the policy
-object and its two thin drivers. The first attempt is kept as cheap as a
-plain ``try``/``except``: the per-call state, the backoff iterator and every
-clock read are set up only once an attempt has failed.
+The decisions live in `brace._retry_core`. This module holds the policy
+object and the retry loop, written once as a generator (`Retry._flow`) that
+says what to do next: call again, or sleep. Two small drivers, one sync and
+one asyncio, only carry that out, so the two paths cannot drift apart. A
+decorated function's first attempt is as cheap as a plain ``try``/``except``
+(no generator); the per-call state, the backoff iterator and every clock
+read are set up only once an attempt has failed.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from datetime import timedelta
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, Final, ParamSpec, TypeVar
 
 from brace import _validate
 from brace._backoff import Backoff, as_backoff
 from brace._clock import SYSTEM_CLOCK, Clock, await_wait, wait
-from brace._deadline import _CURRENT, check_deadline
+from brace._deadline import _CURRENT, _Expiry, check_deadline
 from brace._errors import ConfigError
 from brace._events import GLOBAL, BudgetExhausted, GaveUp, RetryScheduled, emit
 from brace._policy import Args, Kwargs, Policy
@@ -28,12 +31,12 @@ __all__ = ["Retry"]
 P = ParamSpec("P")
 R = TypeVar("R")
 
+#: What `Retry._flow` yields to have the function run once more; it yields seconds to sleep.
+CALL: Final = None
+Outcome = tuple[bool, Any]  # (True, result) or (False, exception), sent back after a CALL
+Flow = Generator[float | None, Any, Any]
+
 _DEFAULT_BACKOFF = Backoff.exponential(initial=0.1, multiplier=2.0, max_delay=10.0, jitter="full")
-
-
-def _deadline_left() -> float | None:
-    cur = _CURRENT.get()
-    return None if cur is None else cur.left()
 
 
 def _retryable_types(on: object) -> tuple[type[Exception], ...] | None:
@@ -213,19 +216,13 @@ class Retry(Policy):
             core.budget.deposit()
         return self._clock.monotonic() if core.max_elapsed is not None else None
 
-    def _judge(self, result: object) -> Rejected | None:
-        on_result = self._core.on_result
-        if on_result is not None and on_result(result):
-            return Rejected(result)
-        return None
-
     def _scheduled(self, state: CallState, outcome: BaseException | Rejected, delay: float) -> None:
         kind = None if isinstance(outcome, Rejected) else type(outcome).__name__
         emit(self._listeners, RetryScheduled(self.name, state.attempts, delay, kind))
 
-    def _recheck(self, state: CallState) -> GiveUp | None:
+    def _recheck(self, state: CallState, cur: _Expiry | None) -> GiveUp | None:
         """After a wait and before the next attempt: still within the deadline and max_elapsed?"""
-        return state.recheck(self._clock.monotonic(), _deadline_left())
+        return state.recheck(self._clock.monotonic(), None if cur is None else cur.left())
 
     def _give_up(self, state: CallState, outcome: BaseException | Rejected, stop: GiveUp) -> Any:
         now = self._clock.monotonic()
@@ -241,73 +238,126 @@ class Retry(Policy):
         finally:
             del outcome
 
-    # -- sync driver --------------------------------------------------------------------
+    # -- the retry loop, written once ---------------------------------------------------
 
-    def _run(self, fn: Callable[..., R], args: Args, kwargs: Kwargs) -> R:
-        start = self._prepare()
-        try:
-            result = fn(*args, **kwargs)
-        except Exception as exc:
-            if not self._core.matches(exc):
-                raise
-            outcome: BaseException | Rejected = exc
-        else:
-            rejected = self._judge(result)
-            if rejected is None:
-                return result
-            outcome = rejected
-        return self._retry(fn, args, kwargs, outcome, start)
+    def _flow(  # noqa: C901, PLR0912 - one flat loop: no helper call per attempt
+        self, start: float | None, outcome: BaseException | Rejected | None
+    ) -> Flow:
+        """One call's whole retry loop, as a generator that two small drivers run.
 
-    def _retry(  # noqa: C901 - the retry loop stays flat: no helper call per attempt
-        self,
-        fn: Callable[..., R],
-        args: Args,
-        kwargs: Kwargs,
-        outcome: BaseException | Rejected,
-        start: float | None,
-    ) -> R:
+        It starts from the first attempt's failure ``outcome`` (one to retry),
+        or with None from no attempt at all. It yields `CALL` to have the
+        function run once more and is sent back its `Outcome`, or yields a
+        positive number of seconds to sleep and is sent back ``None``. It
+        returns the answer, or raises what it does not retry, with a note
+        when it gives up.
+        """
         core, clock = self._core, self._clock
-        state = CallState(core, clock.monotonic() if start is None else start, self._delays())
-        catch, predicate, timed = self._catch, self._predicate, core.max_elapsed is not None
+        catch, predicate, on_result = self._catch, self._predicate, core.on_result
+        timed, wall = core.max_elapsed is not None, clock.wall
         # The deadline in force cannot change during this call: look it up once.
-        cur, wall, on_result = _CURRENT.get(), clock.wall, core.on_result
+        cur = _CURRENT.get()
+        state: CallState | None = None
+        value: Any = None
         try:
             while True:
-                step = state.after_failure(
-                    outcome,
-                    clock.monotonic() if timed else 0.0,
-                    None if cur is None else cur.left(),
-                    wall,
-                )
-                if type(step) is GiveUp:
-                    return self._give_up(state, outcome, step)  # type: ignore[no-any-return]
-                if self._listeners.subs or GLOBAL.subs:
-                    self._scheduled(state, outcome, step)  # type: ignore[arg-type]
-                if step:  # a zero wait does not sleep (nor yield to the event loop)
-                    wait(clock, step)  # type: ignore[arg-type]
-                if timed or cur is not None:
-                    stop = self._recheck(state)
-                    if stop is not None:
-                        return self._give_up(state, outcome, stop)  # type: ignore[no-any-return]
-                state.attempts += 1
-                try:
-                    result = fn(*args, **kwargs)
-                except catch as exc:
-                    if predicate is not None and not predicate(exc):
-                        raise
-                    outcome = exc
+                if outcome is not None:  # an attempt failed: wait, or give up
+                    if state is None:
+                        now = clock.monotonic() if start is None else start
+                        state = CallState(core, now, self._delays())
+                    step = state.after_failure(
+                        outcome,
+                        clock.monotonic() if timed else 0.0,
+                        None if cur is None else cur.left(),
+                        wall,
+                    )
+                    if type(step) is GiveUp:
+                        return self._give_up(state, outcome, step)
+                    if self._listeners.subs or GLOBAL.subs:
+                        self._scheduled(state, outcome, step)  # type: ignore[arg-type]
+                    if step:  # a zero wait does not sleep (nor yield to the event loop)
+                        yield step  # type: ignore[misc]
+                    if timed or cur is not None:
+                        stop = self._recheck(state, cur)
+                        if stop is not None:
+                            return self._give_up(state, outcome, stop)
+                    state.attempts += 1
+                ok, value = yield CALL
+                if ok:
+                    if on_result is None or not on_result(value):
+                        return value
+                    outcome = Rejected(value)
+                elif isinstance(value, catch) and (predicate is None or predicate(value)):
+                    outcome = value
                 else:
-                    if on_result is None or not on_result(result):
-                        return result
-                    outcome = Rejected(result)
+                    raise value
         finally:
             # The last exception's traceback holds this frame: break the cycle now, not in the GC.
-            del outcome
+            del outcome, value
+
+    # -- the two drivers: all they do is call (or await) and sleep ----------------------
+
+    def _retry(self, fn: Callable[..., R], args: Args, kwargs: Kwargs, flow: Flow) -> R:
+        """Run `_flow`'s instructions in this thread."""
+        sent: Outcome | None = None
+        try:
+            while True:
+                step = flow.send(sent)
+                if step is not CALL:  # a sleep: the flow re-checks its bounds when sent None
+                    wait(self._clock, step)
+                    sent = None
+                    continue
+                try:
+                    sent = True, fn(*args, **kwargs)
+                except Exception as exc:
+                    sent = False, exc
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        except BaseException:
+            # Control flow (KeyboardInterrupt) leaves the flow suspended, holding the last
+            # failure, whose traceback holds this frame: end it now rather than in the GC.
+            flow.close()
+            raise
+        finally:
+            del sent
+
+    async def _aretry(
+        self, fn: Callable[..., Awaitable[R]], args: Args, kwargs: Kwargs, flow: Flow
+    ) -> R:
+        """Run `_flow`'s instructions in this task; a cancelled sleep or call ends it at once."""
+        sent: Outcome | None = None
+        try:
+            while True:
+                step = flow.send(sent)
+                if step is not CALL:  # a sleep: the flow re-checks its bounds when sent None
+                    await await_wait(self._clock, step)
+                    sent = None
+                    continue
+                try:
+                    sent = True, await fn(*args, **kwargs)
+                except Exception as exc:
+                    sent = False, exc
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        except BaseException:
+            flow.close()  # cancelled in a call or a sleep: end the flow now, as in `_retry`
+            raise
+        finally:
+            del sent
+
+    def _run(self, fn: Callable[..., R], args: Args, kwargs: Kwargs) -> R:
+        return self._retry(fn, args, kwargs, self._flow(self._prepare(), None))
+
+    async def _arun(self, fn: Callable[..., Awaitable[R]], args: Args, kwargs: Kwargs) -> R:
+        return await self._aretry(fn, args, kwargs, self._flow(self._prepare(), None))
+
+    # The decorator shells add the one thing a driver cannot share: a first attempt as cheap
+    # as a bare try/except, with no generator, when the configuration allows it.
 
     def _wrap(self, fn: Callable[P, R]) -> Callable[P, R]:
         if not self._simple or self._on_types is None:
             return super()._wrap(fn)
-        on_types, retry, name = self._on_types, self._retry, self.name
+        on_types, retry, flow, name = self._on_types, self._retry, self._flow, self.name
 
         def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
             if _CURRENT.get() is not None:
@@ -317,79 +367,16 @@ class Retry(Policy):
             except on_types as exc:
                 failure = exc
             try:
-                return retry(fn, args, kwargs, failure, None)
+                return retry(fn, args, kwargs, flow(None, failure))
             finally:
                 del failure
 
         return wrapped
 
-    # -- async driver -------------------------------------------------------------------
-
-    async def _arun(self, fn: Callable[..., Awaitable[R]], args: Args, kwargs: Kwargs) -> R:
-        start = self._prepare()
-        try:
-            result = await fn(*args, **kwargs)
-        except Exception as exc:
-            if not self._core.matches(exc):
-                raise
-            outcome: BaseException | Rejected = exc
-        else:
-            rejected = self._judge(result)
-            if rejected is None:
-                return result
-            outcome = rejected
-        return await self._aretry(fn, args, kwargs, outcome, start)
-
-    async def _aretry(  # noqa: C901 - the retry loop stays flat: no helper call per attempt
-        self,
-        fn: Callable[..., Awaitable[R]],
-        args: Args,
-        kwargs: Kwargs,
-        outcome: BaseException | Rejected,
-        start: float | None,
-    ) -> R:
-        core, clock = self._core, self._clock
-        state = CallState(core, clock.monotonic() if start is None else start, self._delays())
-        catch, predicate, timed = self._catch, self._predicate, core.max_elapsed is not None
-        # The deadline in force cannot change during this call: look it up once.
-        cur, wall, on_result = _CURRENT.get(), clock.wall, core.on_result
-        try:
-            while True:
-                step = state.after_failure(
-                    outcome,
-                    clock.monotonic() if timed else 0.0,
-                    None if cur is None else cur.left(),
-                    wall,
-                )
-                if type(step) is GiveUp:
-                    return self._give_up(state, outcome, step)  # type: ignore[no-any-return]
-                if self._listeners.subs or GLOBAL.subs:
-                    self._scheduled(state, outcome, step)  # type: ignore[arg-type]
-                if step:  # a zero wait does not sleep (nor yield to the event loop)
-                    await await_wait(clock, step)  # type: ignore[arg-type]
-                if timed or cur is not None:
-                    stop = self._recheck(state)
-                    if stop is not None:
-                        return self._give_up(state, outcome, stop)  # type: ignore[no-any-return]
-                state.attempts += 1
-                try:
-                    result = await fn(*args, **kwargs)
-                except catch as exc:
-                    if predicate is not None and not predicate(exc):
-                        raise
-                    outcome = exc
-                else:
-                    if on_result is None or not on_result(result):
-                        return result
-                    outcome = Rejected(result)
-        finally:
-            # The last exception's traceback holds this frame: break the cycle now, not in the GC.
-            del outcome
-
     def _awrap(self, fn: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:
         if not self._simple or self._on_types is None:
             return super()._awrap(fn)
-        on_types, aretry, name = self._on_types, self._aretry, self.name
+        on_types, aretry, flow, name = self._on_types, self._aretry, self._flow, self.name
 
         async def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
             if _CURRENT.get() is not None:
@@ -399,7 +386,7 @@ class Retry(Policy):
             except on_types as exc:
                 failure = exc
             try:
-                return await aretry(fn, args, kwargs, failure, None)
+                return await aretry(fn, args, kwargs, flow(None, failure))
             finally:
                 del failure
 
