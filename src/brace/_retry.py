@@ -241,12 +241,16 @@ class Retry(Policy):
     # -- the retry loop, written once ---------------------------------------------------
 
     def _flow(  # noqa: C901, PLR0912 - one flat loop: no helper call per attempt
-        self, start: float | None, outcome: BaseException | Rejected | None
+        self,
+        start: float | None,
+        outcome: BaseException | Rejected | None,
+        first: Outcome | None = None,
     ) -> Flow:
         """One call's whole retry loop, as a generator that two small drivers run.
 
         It starts from the first attempt's failure ``outcome`` (one to retry),
-        or with None from no attempt at all. It yields `CALL` to have the
+        or from the first attempt's unjudged `Outcome` ``first``, or with
+        neither from no attempt at all. It yields `CALL` to have the
         function run once more and is sent back its `Outcome`, or yields a
         positive number of seconds to sleep and is sent back ``None``. It
         returns the answer, or raises what it does not retry, with a note
@@ -282,7 +286,10 @@ class Retry(Policy):
                         if stop is not None:
                             return self._give_up(state, outcome, stop)
                     state.attempts += 1
-                ok, value = yield CALL
+                if first is None:
+                    ok, value = yield CALL
+                else:
+                    (ok, value), first = first, None
                 if ok:
                     if on_result is None or not on_result(value):
                         return value
@@ -293,7 +300,7 @@ class Retry(Policy):
                     raise value
         finally:
             # The last exception's traceback holds this frame: break the cycle now, not in the GC.
-            del outcome, value
+            del outcome, value, first
 
     # -- the two drivers: all they do is call (or await) and sleep ----------------------
 
@@ -345,11 +352,40 @@ class Retry(Policy):
         finally:
             del sent
 
+    # The first attempt runs before any generator exists, so a call that succeeds at once
+    # pays for a try/except only; the flow judges its outcome if it did not.
+
     def _run(self, fn: Callable[..., R], args: Args, kwargs: Kwargs) -> R:
-        return self._retry(fn, args, kwargs, self._flow(self._prepare(), None))
+        start = self._prepare()
+        try:
+            result = fn(*args, **kwargs)
+        except Exception as exc:
+            first: Outcome = False, exc
+        else:
+            on_result = self._core.on_result
+            if on_result is None or not on_result(result):
+                return result
+            first = True, result
+        try:
+            return self._retry(fn, args, kwargs, self._flow(start, None, first))
+        finally:
+            del first
 
     async def _arun(self, fn: Callable[..., Awaitable[R]], args: Args, kwargs: Kwargs) -> R:
-        return await self._aretry(fn, args, kwargs, self._flow(self._prepare(), None))
+        start = self._prepare()
+        try:
+            result = await fn(*args, **kwargs)
+        except Exception as exc:
+            first: Outcome = False, exc
+        else:
+            on_result = self._core.on_result
+            if on_result is None or not on_result(result):
+                return result
+            first = True, result
+        try:
+            return await self._aretry(fn, args, kwargs, self._flow(start, None, first))
+        finally:
+            del first
 
     # The decorator shells add the one thing a driver cannot share: a first attempt as cheap
     # as a bare try/except, with no generator, when the configuration allows it.
