@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 import brace
-from brace._events import GLOBAL, Listeners, emit
+from brace._events import Listeners, emit
 from brace.testing import EventRecorder
 
 
@@ -19,7 +19,7 @@ class Emitting(brace.Policy):
     """Emits one StateChanged per call, the way real policies emit."""
 
     def _run(self, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
-        if self._listeners.subs or GLOBAL.subs:
+        if self._listeners.active:
             emit(self._listeners, brace.StateChanged(self.name, "CLOSED", "OPEN", "test"))
         return fn(*args, **kwargs)
 
@@ -124,3 +124,41 @@ def test_registration_is_safe_from_many_threads() -> None:
     for sub in subs:
         sub.remove()
     assert registry.subs == ()
+
+
+def test_active_flag_follows_local_and_global_listeners() -> None:
+    local, other = Listeners(), Listeners()
+    assert (local.active, other.active) == (False, False)
+    sub = local.add(lambda e: None)
+    assert (local.active, other.active) == (True, False)
+    with brace.listen(lambda e: None):
+        assert (local.active, other.active) == (True, True)
+        assert Listeners().active  # created while a global listener exists
+        sub.remove()
+        assert local.active
+    assert (local.active, other.active) == (False, False)
+
+
+def test_no_event_is_built_without_listeners(monkeypatch: pytest.MonkeyPatch) -> None:
+    built: list[object] = []
+
+    class Spy(brace.StateChanged):
+        __slots__ = ()
+
+        def __init__(self, policy: str, old: str, new: str, reason: str) -> None:
+            built.append(policy)
+            super().__init__(policy, old, new, reason)
+
+    class SpyEmitting(brace.Policy):
+        def _run(self, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
+            if self._listeners.active:
+                emit(self._listeners, Spy(self.name, "CLOSED", "OPEN", "test"))
+            return fn(*args, **kwargs)
+
+    policy = SpyEmitting("p")
+    for _ in range(10):
+        policy(lambda: None)()
+    assert built == []
+    with policy.listen(lambda e: None):
+        policy(lambda: None)()
+    assert len(built) == 1

@@ -9,7 +9,7 @@ from typing import Any
 
 import brace
 from benchmarks._harness import BARE, FLOOR, Case
-from brace._events import GLOBAL, Event, emit
+from brace._events import Event, emit
 
 
 class Noop(brace.Policy):
@@ -27,7 +27,7 @@ class NoopEmitting(Noop):
 
     def _run(self, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
         result = fn(*args, **kwargs)
-        if self._listeners.subs or GLOBAL.subs:
+        if self._listeners.active:
             emit(self._listeners, Event(self.name))
         return result
 

@@ -33,7 +33,7 @@ from brace._breaker_state import (
 )
 from brace._deadline import _CURRENT, check_deadline
 from brace._errors import CircuitOpenError
-from brace._events import GLOBAL, CallRejected, Event, Listeners, StateChanged, emit
+from brace._events import CallRejected, Event, Listeners, StateChanged, emit
 from brace._window import FAILED, SLOW, CountRing, CountWindow, TimeRing, TimeWindow, WindowSnapshot
 from brace.store._protocol import BreakerCell
 
@@ -212,7 +212,7 @@ class BreakerCore:
             reason = "half-open with every trial slot taken"
         else:
             reason = "forced open"
-        if self._listeners.subs or GLOBAL.subs:
+        if self._listeners.active:
             emit(self._listeners, CallRejected(self.name, reason, retry_after))
         error = _new_rejection(_RejectionError, self._messages[reason])
         error.policy = self.name
@@ -439,7 +439,7 @@ class BreakerCore:
         self._emit(events)
 
     def _emit(self, events: list[Event]) -> None:
-        if self._listeners.subs or GLOBAL.subs:
+        if self._listeners.active:
             for event in events:
                 emit(self._listeners, event)
 

@@ -37,7 +37,7 @@ from brace._clock import SYSTEM_CLOCK, Clock, SystemClock
 from brace._deadline import _CURRENT, check_deadline
 from brace._deadline import current as current_deadline
 from brace._errors import BulkheadFullError, ConfigError, TimeoutExceededError
-from brace._events import GLOBAL, BulkheadFull, Queued, TimedOut, emit
+from brace._events import BulkheadFull, Queued, TimedOut, emit
 from brace._policy import Args, Kwargs, Policy
 from brace._waiting import Alarm, block_until
 
@@ -234,12 +234,12 @@ class Bulkhead(Policy):
         if decision == _REJECT:
             raise self._full(in_flight, queued)
         self._wake(woken)
-        if self._listeners.subs or GLOBAL.subs:
+        if self._listeners.active:
             emit(self._listeners, Queued(self.name, queued + 1))
         return False
 
     def _full(self, in_flight: int, queued: int) -> BulkheadFullError:
-        if self._listeners.subs or GLOBAL.subs:
+        if self._listeners.active:
             emit(self._listeners, BulkheadFull(self.name, in_flight, queued))
         return BulkheadFullError(
             f"bulkhead {self.name!r} is full: {in_flight} of {self.max_concurrent} calls "
@@ -294,7 +294,7 @@ class Bulkhead(Policy):
         if by_deadline:
             cur = current_deadline()
             seconds = cur[1] if cur is not None else self.max_wait
-            if self._listeners.subs or GLOBAL.subs:
+            if self._listeners.active:
                 emit(self._listeners, TimedOut(self.name, seconds, "deadline"))
             return TimeoutExceededError(
                 f"deadline of {seconds:g} s passed while waiting for bulkhead {self.name!r}",

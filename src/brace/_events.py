@@ -7,13 +7,14 @@ one policy (``policy.listen(fn)``) or on all of them (``brace.listen(fn)``).
 
 A listener that raises is logged once through ``logging.getLogger("brace")``
 and counted after that; it never breaks or changes the call that emitted.
-With no listener registered, a policy checks two tuples and builds nothing.
+With no listener registered, a policy reads one flag and builds nothing.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
@@ -161,26 +162,48 @@ class Subscription:
 
 
 class Listeners:
-    """A copy-on-write set of subscriptions: emitting reads a tuple without a lock."""
+    """A copy-on-write set of subscriptions: emitting reads a tuple without a lock.
 
-    __slots__ = ("_lock", "subs")
+    ``active`` is true when this set or the global one has a listener: the
+    one attribute a policy reads before building an event, so a policy with
+    nobody listening pays a single attribute check.
+    """
+
+    __slots__ = ("__weakref__", "active", "subs")
 
     def __init__(self) -> None:
         self.subs: tuple[Subscription, ...] = ()
-        self._lock = threading.Lock()
+        with _LOCK:
+            self.active = bool(_GLOBAL_SUBS)
+            _ALL.add(self)
 
     def add(self, fn: object) -> Subscription:
         """Register ``fn``; raises `TypeError` if it is not callable."""
         return Subscription(fn, (self,))
 
     def _add(self, sub: Subscription) -> None:
-        with self._lock:
-            self.subs = (*self.subs, sub)
+        with _LOCK:
+            self._set_locked((*self.subs, sub))
 
     def _remove(self, sub: Subscription) -> None:
-        with self._lock:
-            self.subs = tuple(s for s in self.subs if s is not sub)
+        with _LOCK:
+            self._set_locked(tuple(s for s in self.subs if s is not sub))
 
+    def _set_locked(self, subs: tuple[Subscription, ...]) -> None:
+        global _GLOBAL_SUBS  # noqa: PLW0603 - the global set's size gates every policy's flag
+        self.subs = subs
+        if self is GLOBAL:
+            _GLOBAL_SUBS = bool(subs)
+            for registry in _ALL:
+                registry.active = bool(registry.subs) or _GLOBAL_SUBS
+        else:
+            self.active = bool(subs) or _GLOBAL_SUBS
+
+
+# Every registry, so a change to the global set can refresh each one's ``active`` flag.
+_ALL: weakref.WeakSet[Listeners] = weakref.WeakSet()
+_LOCK = threading.Lock()
+_GLOBAL_SUBS = False
 
 GLOBAL = Listeners()
 

@@ -16,7 +16,7 @@ from typing import Any, ClassVar, ParamSpec, TypeVar
 from brace import _validate
 from brace._clock import Clock
 from brace._errors import ConfigError, RejectedError
-from brace._events import GLOBAL, FallbackUsed, emit
+from brace._events import FallbackUsed, emit
 from brace._last_good import LastGood
 from brace._policy import Args, Kwargs, Policy, _is_async_callable
 from brace._substitute import ACALL, CACHE, CALL, VALUE, Alternative, Flow, Substitute
@@ -137,7 +137,7 @@ class Fallback(Substitute):
         return self._on_result is not None and bool(self._on_result(result))
 
     def _answered(self, alt: Alternative, failure: BaseException | None, value: Any) -> Any:
-        if self._listeners.subs or GLOBAL.subs:
+        if self._listeners.active:
             kind = None if failure is None else type(failure).__name__
             emit(self._listeners, FallbackUsed(self.name, alt.level, kind))
         return value

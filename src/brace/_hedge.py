@@ -26,7 +26,7 @@ from typing import Any, ParamSpec, Protocol, TypeVar, cast
 from brace import _validate
 from brace._clock import SYSTEM_CLOCK, Clock
 from brace._errors import ConfigError
-from brace._events import GLOBAL, BudgetExhausted, Event, emit
+from brace._events import BudgetExhausted, Event, emit
 from brace._policy import Args, Kwargs, Policy
 
 __all__ = ["Hedge", "HedgeBudget", "HedgeStarted"]
@@ -194,7 +194,7 @@ class Hedge(Policy):
             return False
         if self._budget is None or self._budget.try_withdraw():
             return True
-        if self._listeners.subs or GLOBAL.subs:
+        if self._listeners.active:
             emit(self._listeners, BudgetExhausted(self.name, attempts))
         return False
 
@@ -229,7 +229,7 @@ class Hedge(Policy):
                 attempts = race.started
                 if self._may_launch(extras, attempts):
                     extras -= 1
-                    if self._listeners.subs or GLOBAL.subs:
+                    if self._listeners.active:
                         emit(self._listeners, HedgeStarted(self.name, attempts + 1, delay))
                     race.start(fn(*args, **kwargs))
                 else:

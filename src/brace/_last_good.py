@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 from brace import _validate
 from brace._clock import SYSTEM_CLOCK, Clock
 from brace._errors import ConfigError
-from brace._events import GLOBAL, FallbackUsed, emit
+from brace._events import FallbackUsed, emit
 from brace._policy import Args, Kwargs
 from brace._substitute import Flow, Substitute
 
@@ -160,7 +160,7 @@ class LastGood(Substitute):
         if not found:
             exc.add_note(self._miss_note())
             raise exc
-        if self._listeners.subs or GLOBAL.subs:
+        if self._listeners.active:
             emit(self._listeners, FallbackUsed(self.name, 1, type(exc).__name__))
         return value
 

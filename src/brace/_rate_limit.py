@@ -21,7 +21,7 @@ from brace import _validate
 from brace._clock import SYSTEM_CLOCK, Clock, await_wait, wait
 from brace._deadline import _CURRENT, check_deadline
 from brace._errors import ConfigError, RateLimitedError
-from brace._events import GLOBAL, CallRejected, emit
+from brace._events import CallRejected, emit
 from brace._policy import Args, Kwargs, Policy
 from brace.store._rate import MemoryRateStore, RateStore
 
@@ -136,7 +136,7 @@ class RateLimiter(Policy):
             return
         with self._lock:
             self._rejected += 1
-        if self._listeners.subs or GLOBAL.subs:
+        if self._listeners.active:
             emit(self._listeners, CallRejected(self.name, "rate limited", delay))
         raise RateLimitedError(
             f"rate limiter {self.name!r} allows {self.rate:g} calls per {self.per:g} s; "

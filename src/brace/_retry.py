@@ -21,7 +21,7 @@ from brace._backoff import Backoff, as_backoff
 from brace._clock import SYSTEM_CLOCK, Clock, await_wait, wait
 from brace._deadline import _CURRENT, _Expiry, check_deadline
 from brace._errors import ConfigError
-from brace._events import GLOBAL, BudgetExhausted, GaveUp, RetryScheduled, emit
+from brace._events import BudgetExhausted, GaveUp, RetryScheduled, emit
 from brace._policy import Args, Kwargs, Policy
 from brace._retry_after import RetryAfterHook, retry_after_of
 from brace._retry_core import Budget, CallState, GiveUp, Rejected, RetryCore
@@ -226,7 +226,7 @@ class Retry(Policy):
 
     def _give_up(self, state: CallState, outcome: BaseException | Rejected, stop: GiveUp) -> Any:
         now = self._clock.monotonic()
-        if self._listeners.subs or GLOBAL.subs:
+        if self._listeners.active:
             if stop.reason == "budget":
                 emit(self._listeners, BudgetExhausted(self.name, state.attempts))
             emit(self._listeners, GaveUp(self.name, stop.reason, state.attempts, now - state.start))
@@ -277,7 +277,7 @@ class Retry(Policy):
                     )
                     if type(step) is GiveUp:
                         return self._give_up(state, outcome, step)
-                    if self._listeners.subs or GLOBAL.subs:
+                    if self._listeners.active:
                         self._scheduled(state, outcome, step)  # type: ignore[arg-type]
                     if step:  # a zero wait does not sleep (nor yield to the event loop)
                         yield step  # type: ignore[misc]

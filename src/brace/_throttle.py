@@ -24,7 +24,7 @@ from brace import _validate
 from brace._budget import SlidingCount
 from brace._clock import SYSTEM_CLOCK, Clock
 from brace._errors import ConfigError, RateLimitedError
-from brace._events import GLOBAL, CallRejected, emit
+from brace._events import CallRejected, emit
 from brace._policy import Args, Kwargs, Policy
 
 __all__ = ["Throttle", "ThrottleCore"]
@@ -125,7 +125,7 @@ class Throttle(Policy):
         # Draw only when there is something to decide: a healthy backend costs no random number.
         if not probability or self._rng.random() >= probability:
             return
-        if self._listeners.subs or GLOBAL.subs:
+        if self._listeners.active:
             emit(self._listeners, CallRejected(self.name, "throttled", None))
         raise RateLimitedError(
             f"throttle {self.name!r} shed this call locally: the backend has been refusing "

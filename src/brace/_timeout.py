@@ -31,7 +31,7 @@ from brace import _validate
 from brace._clock import SYSTEM_CLOCK, Clock, SystemClock
 from brace._deadline import _CURRENT, check_deadline
 from brace._errors import BulkheadFullError, TimeoutExceededError
-from brace._events import GLOBAL, BulkheadFull, TimedOut, emit
+from brace._events import BulkheadFull, TimedOut, emit
 from brace._policy import Args, Kwargs, Policy
 from brace._waiting import Alarm, block_until
 
@@ -125,7 +125,7 @@ class Timeout(Policy):
     def _timed_out_error(self, source: Source, reported: float) -> TimeoutExceededError:
         with self._lock:
             self._timed_out += 1
-        if self._listeners.subs or GLOBAL.subs:
+        if self._listeners.active:
             emit(self._listeners, TimedOut(self.name, reported, source))
         what = "timeout" if source == "timeout" else "deadline"
         return TimeoutExceededError(
@@ -224,7 +224,7 @@ class Timeout(Policy):
             self._abandoned_running -= 1
 
     def _too_many_abandoned(self, running: int) -> BulkheadFullError:
-        if self._listeners.subs or GLOBAL.subs:
+        if self._listeners.active:
             emit(self._listeners, BulkheadFull(self.name, running, 0))
         return BulkheadFullError(
             f"timeout {self.name!r} refused the call: {running} timed-out calls are still "

@@ -36,7 +36,7 @@ from typing import Any, Final, Generic, TypeVar
 from brace import _validate
 from brace._clock import SYSTEM_CLOCK, Clock
 from brace._errors import ConfigError
-from brace._events import GLOBAL, Event, emit
+from brace._events import Event, emit
 from brace._policy import Args, Kwargs, Policy
 
 __all__ = ["Fault", "Injected", "Latency", "Result", "env"]
@@ -124,7 +124,7 @@ class _Chaos(Policy, Generic[T]):
             return None
         if self._rng.random() >= self.rate:
             return None
-        if self._listeners.subs or GLOBAL.subs:
+        if self._listeners.active:
             emit(self._listeners, Injected(self.name, self._kind))
         return self._inject()
 
