@@ -156,3 +156,50 @@ def test_bad_deadlines_fail_at_construction(bad: object) -> None:
 def test_config_error_is_a_value_error() -> None:
     with pytest.raises(ValueError, match="expected"):
         brace.deadline(-5)
+
+
+def test_one_deadline_object_shared_by_concurrent_tasks(clock: VirtualClock) -> None:
+    shared = brace.deadline(5.0, clock=clock)
+
+    async def handler(gate: asyncio.Event, order: list[str], name: str) -> float | None:
+        with shared:
+            order.append(f"enter {name}")
+            await gate.wait()
+        order.append(f"exit {name}")
+        return brace.remaining()
+
+    async def main() -> tuple[list[float | None], list[str]]:
+        gate, order = asyncio.Event(), list[str]()
+        first = asyncio.create_task(handler(gate, order, "a"))
+        await asyncio.sleep(0)  # noqa: TID251 - a loop turn so "a" enters first
+        second = asyncio.create_task(handler(gate, order, "b"))
+        await asyncio.sleep(0)  # noqa: TID251
+        gate.set()
+        return list(await asyncio.gather(first, second)), order
+
+    results, order = asyncio.run(main())
+    assert results == [None, None]  # each task left its own block: no deadline remains
+    assert order == ["enter a", "enter b", "exit a", "exit b"]
+    with shared:
+        assert brace.remaining() == 5.0
+    assert brace.remaining() is None
+
+
+def test_one_deadline_object_shared_by_threads(clock: VirtualClock) -> None:
+    shared = brace.deadline(5.0, clock=clock)
+    barrier = threading.Barrier(4, timeout=10)
+    seen: list[float | None] = []
+    lock = threading.Lock()
+
+    def work() -> None:
+        with shared:
+            barrier.wait()
+        with lock:
+            seen.append(brace.remaining())
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert seen == [None] * 4

@@ -27,6 +27,7 @@ class _Expiry:
     expires: float  # on clock.monotonic()
     seconds: float  # the budget as given, reported in TimeoutExceededError.timeout
     clock: Clock
+    outer: _Expiry | None  # restored when the block that set this one is left
 
     def left(self) -> float:
         return self.expires - self.clock.monotonic()
@@ -42,21 +43,24 @@ class Deadline:
 
     Create it with `brace.deadline`. The clock starts when the block is
     entered. Leaving the block restores the enclosing deadline, if any.
+    The object keeps no per-entry state, so one instance may be entered
+    again, nested, and shared by concurrent tasks and threads.
     """
 
-    __slots__ = ("_clock", "_tokens", "seconds")
+    __slots__ = ("_clock", "seconds")
 
     def __init__(self, seconds: float | timedelta, *, clock: Clock | None = None) -> None:
         self.seconds = _validate.duration("seconds", seconds)
         self._clock: Clock = SYSTEM_CLOCK if clock is None else clock
-        self._tokens: list[contextvars.Token[_Expiry | None]] = []
 
     def __enter__(self) -> Self:
-        new = _Expiry(self._clock.monotonic() + self.seconds, self.seconds, self._clock)
         outer = _CURRENT.get()
         # Keep whichever ends first; measured now, so deadlines on different clocks compare.
-        chosen = outer if outer is not None and outer.left() <= self.seconds else new
-        self._tokens.append(_CURRENT.set(chosen))
+        if outer is not None and outer.left() <= self.seconds:
+            node = _Expiry(outer.expires, outer.seconds, outer.clock, outer)
+        else:
+            node = _Expiry(self._clock.monotonic() + self.seconds, self.seconds, self._clock, outer)
+        _CURRENT.set(node)
         return self
 
     def __exit__(
@@ -65,7 +69,10 @@ class Deadline:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        _CURRENT.reset(self._tokens.pop())
+        # The node to pop is the one this context entered last: each task and thread has its
+        # own context, so concurrent users of one Deadline object never see each other's.
+        node = _CURRENT.get()
+        _CURRENT.set(None if node is None else node.outer)
 
     def __repr__(self) -> str:
         return f"brace.deadline({self.seconds!r})"
