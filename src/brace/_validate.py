@@ -41,6 +41,10 @@ def duration(
     allow_inf: bool = False,
 ) -> float:
     """Seconds from a ``float | int | timedelta``; finite and non-negative (or positive)."""
+    # The common case, a plain positive finite float, without the checks below (deadlines
+    # are built per request, so this runs on a hot path). NaN fails the comparison.
+    if type(value) is float and 0.0 < value < math.inf:
+        return value
     if isinstance(value, timedelta):
         seconds = value.total_seconds()
     elif _is_number(value):
