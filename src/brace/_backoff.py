@@ -204,11 +204,7 @@ class Backoff:
         """
         if isinstance(delays, Backoff):
             return delays
-        if isinstance(delays, str | bytes) or not isinstance(delays, Iterable):
-            raise ConfigError(
-                f"backoff={delays!r} is not allowed; expected a brace.Backoff or an "
-                "iterable of delays in seconds"
-            )
+        _check_iterable(delays, "backoff")
         if isinstance(delays, Iterator):
             return cls(kind="sequence", source=_Replay(delays))
         if isinstance(delays, list | tuple | range):
@@ -299,13 +295,17 @@ def _check_cap(initial: float, cap: float | None) -> None:
         )
 
 
-def as_backoff(value: object, param: str = "backoff") -> Backoff:
-    """A `Backoff` from a Backoff or an iterable of seconds; `ConfigError` otherwise."""
-    if isinstance(value, Backoff):
-        return value
+def _check_iterable(value: object, param: str) -> None:
     if isinstance(value, str | bytes) or not isinstance(value, Iterable):
         raise ConfigError(
             f"{param}={value!r} is not allowed; expected a brace.Backoff or an iterable "
             "of delays in seconds"
         )
-    return Backoff.of(value)
+
+
+def as_backoff(value: object, param: str = "backoff") -> Backoff:
+    """A `Backoff` from a Backoff or an iterable of seconds; `ConfigError` otherwise."""
+    if isinstance(value, Backoff):
+        return value
+    _check_iterable(value, param)
+    return Backoff.of(value)  # type: ignore[arg-type]
