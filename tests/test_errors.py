@@ -50,3 +50,39 @@ def test_docstring_draws_the_tree() -> None:
         "TimeoutExceededError",
     ):
         assert name in doc
+
+
+def test_errors_pickle_with_their_fields_and_notes() -> None:
+    import pickle
+
+    errors: list[brace.RejectedError] = [
+        brace.CircuitOpenError("open", policy="p", retry_after=1.5),
+        brace.BulkheadFullError("full", policy="b"),
+        brace.RateLimitedError("slow", policy="r", retry_after=0.2),
+        brace.TimeoutExceededError("late", policy="t", timeout=2.0, source="deadline"),
+    ]
+    for error in errors:
+        error.add_note("context")
+        copy = pickle.loads(pickle.dumps(error))  # noqa: S301 - our own bytes
+        assert type(error) is type(copy)
+        assert (str(error), error.policy, error.retry_after) == (
+            str(copy),
+            copy.policy,
+            copy.retry_after,
+        )
+        assert copy.__notes__ == ["context"]
+    late = pickle.loads(pickle.dumps(errors[3]))  # noqa: S301 - our own bytes
+    assert isinstance(late, brace.TimeoutExceededError)
+    assert (late.timeout, late.source) == (2.0, "deadline")
+
+
+def test_breaker_rejection_is_exactly_circuit_open_error() -> None:
+    from brace.testing import VirtualClock
+
+    breaker = brace.CircuitBreaker("p", consecutive_failures=1, clock=VirtualClock())
+    with pytest.raises(ZeroDivisionError):
+        breaker.call(lambda: 1 / 0)
+    with pytest.raises(brace.CircuitOpenError) as info:
+        breaker.call(lambda: 1)
+    assert brace.CircuitOpenError is type(info.value)
+    assert not hasattr(info.value, "__dict__") or "policy" not in info.value.__dict__

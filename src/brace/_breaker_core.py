@@ -44,29 +44,9 @@ __all__ = ["BreakerCore", "OpenSchedule", "Token"]
 Token: TypeAlias = "Phase | tuple[Phase, float]"  # noqa: S105 - not a secret
 
 
-class _RejectionError(CircuitOpenError):
-    """The `CircuitOpenError` a breaker raises, one new instance per rejected call.
-
-    Its two fields live in slots: filling an exception's instance dict costs
-    a third of an open breaker's whole rejection. It passes for its base
-    (same name and module in tracebacks, pickles as one); catch
-    `CircuitOpenError` as usual.
-    """
-
-    __slots__ = ("policy", "retry_after")
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild, (str(self), self.policy, self.retry_after))
-
-
-_RejectionError.__name__ = _RejectionError.__qualname__ = CircuitOpenError.__name__
-_RejectionError.__module__ = CircuitOpenError.__module__
-# `__new__` already sets ``args``; skipping the Python-level ``__init__`` chain halves the cost.
-_new_rejection = _RejectionError.__new__
-
-
-def _rebuild(message: str, policy: str, retry_after: float | None) -> CircuitOpenError:
-    return CircuitOpenError(message, policy=policy, retry_after=retry_after)
+# `__new__` already sets ``args``; skipping the Python-level ``__init__`` chain halves the cost
+# of a rejection (the error's fields are slots, set directly below).
+_new_rejection = CircuitOpenError.__new__
 
 
 def _split(token: Token) -> tuple[Phase, float]:
@@ -214,7 +194,7 @@ class BreakerCore:
             reason = "forced open"
         if self._listeners.active:
             emit(self._listeners, CallRejected(self.name, reason, retry_after))
-        error = _new_rejection(_RejectionError, self._messages[reason])
+        error = _new_rejection(CircuitOpenError, self._messages[reason])
         error.policy = self.name
         error.retry_after = retry_after
         if phase.cause is not None:
