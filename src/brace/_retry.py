@@ -242,6 +242,7 @@ class Retry(Policy):
 
     def _flow(  # noqa: C901, PLR0912 - one flat loop: no helper call per attempt
         self,
+        box: list[Any],
         start: float | None,
         outcome: BaseException | Rejected | None,
         first: Outcome | None = None,
@@ -251,10 +252,11 @@ class Retry(Policy):
         It starts from the first attempt's failure ``outcome`` (one to retry),
         or from the first attempt's unjudged `Outcome` ``first``, or with
         neither from no attempt at all. It yields `CALL` to have the
-        function run once more and is sent back its `Outcome`, or yields a
-        positive number of seconds to sleep and is sent back ``None``. It
-        returns the answer, or raises what it does not retry, with a note
-        when it gives up.
+        function run once more, and reads its `Outcome` from ``box[0]``; or
+        it yields a positive number of seconds to sleep. It leaves the answer
+        in ``box[0]`` and ends, or raises what it does not retry, with a note
+        when it gives up. (Passing values through ``box`` lets the drivers
+        iterate with ``for``, whose end costs no StopIteration object.)
         """
         core, clock = self._core, self._clock
         catch, predicate, on_result = self._catch, self._predicate, core.on_result
@@ -276,7 +278,8 @@ class Retry(Policy):
                         wall,
                     )
                     if type(step) is GiveUp:
-                        return self._give_up(state, outcome, step)
+                        box[0] = self._give_up(state, outcome, step)
+                        return
                     if self._listeners.active:
                         self._scheduled(state, outcome, step)  # type: ignore[arg-type]
                     if step:  # a zero wait does not sleep (nor yield to the event loop)
@@ -284,15 +287,18 @@ class Retry(Policy):
                     if timed or cur is not None:
                         stop = self._recheck(state, cur)
                         if stop is not None:
-                            return self._give_up(state, outcome, stop)
+                            box[0] = self._give_up(state, outcome, stop)
+                            return
                     state.attempts += 1
                 if first is None:
-                    ok, value = yield CALL
+                    yield CALL
+                    ok, value = box[0]
                 else:
                     (ok, value), first = first, None
                 if ok:
                     if on_result is None or not on_result(value):
-                        return value
+                        box[0] = value
+                        return
                     outcome = Rejected(value)
                 elif isinstance(value, catch) and (predicate is None or predicate(value)):
                     outcome = value
@@ -304,53 +310,54 @@ class Retry(Policy):
 
     # -- the two drivers: all they do is call (or await) and sleep ----------------------
 
-    def _retry(self, fn: Callable[..., R], args: Args, kwargs: Kwargs, flow: Flow) -> R:
+    def _retry(
+        self, fn: Callable[..., R], args: Args, kwargs: Kwargs, flow: Flow, box: list[Any]
+    ) -> R:
         """Run `_flow`'s instructions in this thread."""
-        sent: Outcome | None = None
+        clock = self._clock
         try:
-            while True:
-                step = flow.send(sent)
-                if step is not CALL:  # a sleep: the flow re-checks its bounds when sent None
-                    wait(self._clock, step)
-                    sent = None
-                    continue
-                try:
-                    sent = True, fn(*args, **kwargs)
-                except Exception as exc:
-                    sent = False, exc
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
+            for step in flow:
+                if step is CALL:
+                    try:
+                        box[0] = True, fn(*args, **kwargs)
+                    except Exception as exc:
+                        box[0] = False, exc
+                else:  # a sleep: the flow re-checks its bounds when resumed
+                    wait(clock, step)
+            return box[0]  # type: ignore[no-any-return]
         except BaseException:
             # Control flow (KeyboardInterrupt) leaves the flow suspended, holding the last
             # failure, whose traceback holds this frame: end it now rather than in the GC.
             flow.close()
             raise
         finally:
-            del sent
+            box.clear()
 
     async def _aretry(
-        self, fn: Callable[..., Awaitable[R]], args: Args, kwargs: Kwargs, flow: Flow
+        self,
+        fn: Callable[..., Awaitable[R]],
+        args: Args,
+        kwargs: Kwargs,
+        flow: Flow,
+        box: list[Any],
     ) -> R:
         """Run `_flow`'s instructions in this task; a cancelled sleep or call ends it at once."""
-        sent: Outcome | None = None
+        clock = self._clock
         try:
-            while True:
-                step = flow.send(sent)
-                if step is not CALL:  # a sleep: the flow re-checks its bounds when sent None
-                    await await_wait(self._clock, step)
-                    sent = None
-                    continue
-                try:
-                    sent = True, await fn(*args, **kwargs)
-                except Exception as exc:
-                    sent = False, exc
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
+            for step in flow:
+                if step is CALL:
+                    try:
+                        box[0] = True, await fn(*args, **kwargs)
+                    except Exception as exc:
+                        box[0] = False, exc
+                else:  # a sleep: the flow re-checks its bounds when resumed
+                    await await_wait(clock, step)
+            return box[0]  # type: ignore[no-any-return]
         except BaseException:
             flow.close()  # cancelled in a call or a sleep: end the flow now, as in `_retry`
             raise
         finally:
-            del sent
+            box.clear()
 
     # The first attempt runs before any generator exists, so a call that succeeds at once
     # pays for a try/except only; the flow judges its outcome if it did not.
@@ -367,7 +374,8 @@ class Retry(Policy):
                 return result
             first = True, result
         try:
-            return self._retry(fn, args, kwargs, self._flow(start, None, first))
+            box: list[Any] = [None]
+            return self._retry(fn, args, kwargs, self._flow(box, start, None, first), box)
         finally:
             del first
 
@@ -383,7 +391,8 @@ class Retry(Policy):
                 return result
             first = True, result
         try:
-            return await self._aretry(fn, args, kwargs, self._flow(start, None, first))
+            box: list[Any] = [None]
+            return await self._aretry(fn, args, kwargs, self._flow(box, start, None, first), box)
         finally:
             del first
 
@@ -403,7 +412,8 @@ class Retry(Policy):
             except on_types as exc:
                 failure = exc
             try:
-                return retry(fn, args, kwargs, flow(None, failure))
+                box: list[Any] = [None]
+                return retry(fn, args, kwargs, flow(box, None, failure), box)
             finally:
                 del failure
 
@@ -422,7 +432,8 @@ class Retry(Policy):
             except on_types as exc:
                 failure = exc
             try:
-                return await aretry(fn, args, kwargs, flow(None, failure))
+                box: list[Any] = [None]
+                return await aretry(fn, args, kwargs, flow(box, None, failure), box)
             finally:
                 del failure
 
