@@ -5,7 +5,7 @@ deadlines, fallbacks, composable into one pipeline, for sync code and asyncio.
 See https://github.com/brace-py/brace and the guides in ``docs/``.
 """
 
-from brace import chaos
+from brace import _public, chaos
 from brace._backoff import Backoff
 from brace._breaker import BreakerMetrics, CircuitBreaker, Permit
 from brace._breaker_state import State
@@ -98,9 +98,4 @@ __all__ = [
     "remaining",
 ]
 
-# Public objects report `brace` as their module (in reprs, docs and pickles), as trio does.
-for _name in __all__:
-    _obj = globals()[_name]
-    if getattr(_obj, "__module__", "").startswith("brace."):
-        _obj.__module__ = "brace"
-del _name, _obj
+_public.publish(globals(), "brace")

@@ -15,6 +15,7 @@ strategy, availability, latency, load on the dependency and time to recover.
 * `Contention` / `run_contention`: Brooker's backoff-and-jitter experiment.
 """
 
+from brace import _public
 from brace.sim._contention import ContentionPoint, ContentionResult, run_contention
 from brace.sim._load import ClosedLoop, OpenLoop, Spike
 from brace.sim._metrics import StrategyResult, TimelinePoint
@@ -73,8 +74,4 @@ __all__ = [
     "simulate",
 ]
 
-for _name in __all__:
-    _obj = globals()[_name]
-    if getattr(_obj, "__module__", "").startswith("brace.sim."):
-        _obj.__module__ = "brace.sim"
-del _name, _obj
+_public.publish(globals(), "brace.sim")

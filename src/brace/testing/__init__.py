@@ -8,6 +8,7 @@
   `asyncio.sleep`, `asyncio.timeout` and brace's clock share one timeline.
 """
 
+from brace import _public
 from brace.testing._clock import VirtualClock
 from brace.testing._loop import VirtualEventLoop, run
 from brace.testing._no_wait import no_wait
@@ -15,6 +16,4 @@ from brace.testing._recorder import EventRecorder
 
 __all__ = ["EventRecorder", "VirtualClock", "VirtualEventLoop", "no_wait", "run"]
 
-for _name in __all__:
-    globals()[_name].__module__ = "brace.testing"
-del _name
+_public.publish(globals(), "brace.testing")
