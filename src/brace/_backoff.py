@@ -52,10 +52,11 @@ def _delay_value(param: str, value: object) -> float:
 class _Replay:
     """A one-shot iterator read lazily and remembered, so every call replays it from the start."""
 
-    __slots__ = ("_done", "_lock", "_seen", "_source")
+    __slots__ = ("_done", "_lock", "_param", "_seen", "_source")
 
-    def __init__(self, source: Iterator[object]) -> None:
+    def __init__(self, source: Iterator[object], param: str) -> None:
         self._source = source
+        self._param = param
         self._seen: list[float] = []
         self._done = False
         self._lock = threading.Lock()
@@ -68,7 +69,7 @@ class _Replay:
                 except StopIteration:
                     self._done = True
                     break
-                self._seen.append(_delay_value(f"backoff[{len(self._seen)}]", raw))
+                self._seen.append(_delay_value(f"{self._param}[{len(self._seen)}]", raw))
             return self._seen[index] if index < len(self._seen) else None
 
     def __iter__(self) -> Iterator[float]:
@@ -79,9 +80,9 @@ class _Replay:
             yield value
 
 
-def _validated(values: Iterable[object]) -> Iterator[float]:
+def _validated(values: Iterable[object], param: str = "backoff") -> Iterator[float]:
     for index, raw in enumerate(values):
-        yield _delay_value(f"backoff[{index}]", raw)
+        yield _delay_value(f"{param}[{index}]", raw)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -154,7 +155,7 @@ class Backoff:
         """Waits growing by ``multiplier`` from ``initial`` up to ``max_delay``, jittered.
 
         Args:
-            initial: First wait before jitter, in seconds. Default 0.1.
+            initial: First wait before jitter, in seconds, > 0. Default 0.1.
             multiplier: Growth factor per retry, at least 1. Default 2.0.
                 Not used by ``"decorrelated"`` jitter, which grows by up to 3x.
             max_delay: Cap on every wait, in seconds. Default 10.0.
@@ -162,10 +163,15 @@ class Backoff:
                 ``None`` (no randomness); see the module docstring.
 
         Raises:
-            ConfigError: a bad duration, ``max_delay < initial``,
+            ConfigError: a bad duration, ``initial == 0``, ``max_delay < initial``,
                 ``multiplier < 1`` or an unknown ``jitter``.
         """
         first = _validate.duration("initial", initial)
+        if first == 0:
+            raise ConfigError(
+                f"initial={initial!r} is not allowed: every wait would be 0 (0 * multiplier "
+                "is 0); expected seconds > 0, or Backoff.constant(0) to retry at once"
+            )
         cap = _validate.duration("max_delay", max_delay)
         _check_cap(first, cap)
         if (
@@ -202,16 +208,7 @@ class Backoff:
             ConfigError: ``delays`` is not iterable, or holds a negative, NaN
                 or infinite value (for a lazy iterator: when that value is reached).
         """
-        if isinstance(delays, Backoff):
-            return delays
-        _check_iterable(delays, "backoff")
-        if isinstance(delays, Iterator):
-            return cls(kind="sequence", source=_Replay(delays))
-        if isinstance(delays, list | tuple | range):
-            values = tuple(_validated(delays))
-            return cls(kind="sequence", values=values)
-        # A re-iterable (a custom class, itertools.repeat-like objects) is iterated afresh per call.
-        return cls(kind="sequence", source=delays)  # type: ignore[arg-type]
+        return as_backoff(delays)
 
     # -- the schedule -------------------------------------------------------------------
 
@@ -304,8 +301,13 @@ def _check_iterable(value: object, param: str) -> None:
 
 
 def as_backoff(value: object, param: str = "backoff") -> Backoff:
-    """A `Backoff` from a Backoff or an iterable of seconds; `ConfigError` otherwise."""
+    """A `Backoff` from a Backoff or an iterable of seconds; `ConfigError` naming ``param``."""
     if isinstance(value, Backoff):
         return value
     _check_iterable(value, param)
-    return Backoff.of(value)  # type: ignore[arg-type]
+    if isinstance(value, Iterator):
+        return Backoff(kind="sequence", source=_Replay(value, param))
+    if isinstance(value, list | tuple | range):
+        return Backoff(kind="sequence", values=tuple(_validated(value, param)))
+    # A re-iterable (a custom class, itertools.repeat-like objects) is iterated afresh per call.
+    return Backoff(kind="sequence", source=value)  # type: ignore[arg-type]

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from brace import _validate
+from brace._backoff import as_backoff
 from brace._errors import ConfigError
 
 __all__ = ["AUTOMATIC", "MANUAL", "OpenSchedule", "Phase", "State", "check_transition"]
@@ -119,7 +120,13 @@ class OpenSchedule:
                 raise ConfigError("open_for=() is not allowed; expected at least one delay")
             self._restart = lambda: iter(values)
         elif hasattr(open_for, "__iter__") and not isinstance(open_for, str | bytes):
-            self._iter = iter(open_for)
+            # A one-shot iterator: read lazily and validated as it is read, like a Retry's
+            # backoff; its first delay is read now, so an empty or bad one fails here.
+            self._iter = as_backoff(open_for, "open_for").delays()
+            first = next(self._iter, None)
+            if first is None:
+                raise ConfigError(f"open_for={open_for!r} is empty; expected at least one delay")
+            self._seen = [first]
         else:
             self._fixed = _validate.duration("open_for", open_for)
             self.describe = self._fixed
@@ -132,11 +139,10 @@ class OpenSchedule:
             self._iter = self._restart()
             self._seen = []
         while len(self._seen) < trip:
-            try:
-                value = float(next(self._iter))
-            except StopIteration:
+            value = next(self._iter, None)  # validated: a Backoff's delays are durations
+            if value is None:
                 break
-            self._seen.append(value if value > 0 else 0.0)  # NaN and negatives -> 0
+            self._seen.append(value)
         if not self._seen:
             return 0.0
         return self._seen[min(trip, len(self._seen)) - 1]

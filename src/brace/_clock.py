@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import threading
 import time
 from typing import Protocol, runtime_checkable
 
@@ -54,7 +55,8 @@ class SystemClock:
     def sleep(self, seconds: float) -> None:
         """Block the calling thread for ``seconds``."""
         if seconds > 0:
-            time.sleep(seconds)
+            # A hint from a server (Retry-After) may exceed what time.sleep accepts.
+            time.sleep(min(seconds, threading.TIMEOUT_MAX))
 
     async def asleep(self, seconds: float) -> None:
         """Suspend the calling task for ``seconds`` (yields to the loop even for 0)."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 __all__ = [
+    "REJECTIONS",
     "BraceError",
     "BulkheadFullError",
     "CircuitOpenError",
@@ -27,6 +28,7 @@ __all__ = [
     "RateLimitedError",
     "RejectedError",
     "TimeoutExceededError",
+    "set_note",
 ]
 
 
@@ -92,6 +94,23 @@ class CircuitOpenError(RejectedError):
     # base cannot be combined with TimeoutError's C layout.)
     __slots__ = ("policy", "retry_after")
 
+    @classmethod
+    def fast(
+        cls, message: str, policy: str, retry_after: float | None, cause: BaseException | None
+    ) -> CircuitOpenError:
+        """Build one for an open breaker's hot path, ``raise``-ready with ``cause`` as its cause.
+
+        Equivalent to ``CircuitOpenError(message, policy=..., retry_after=...)``;
+        `BaseException.__new__` already sets ``args``, so skipping the
+        Python-level ``__init__`` chain halves the cost of a rejection.
+        """
+        error = cls.__new__(cls, message)
+        error.policy = policy
+        error.retry_after = retry_after
+        if cause is not None:
+            error.__cause__ = cause  # as `raise error from cause`
+        return error
+
 
 class BulkheadFullError(RejectedError):
     """A bulkhead had no free slot and no room (or time) to wait for one."""
@@ -124,3 +143,26 @@ class TimeoutExceededError(RejectedError, TimeoutError):
         super().__init__(message, policy=policy, retry_after=None)
         self.timeout = timeout
         self.source = source
+
+
+#: Rejections by policies inside a `Retry`: the protection working, so not retried by default.
+REJECTIONS: tuple[type[RejectedError], ...] = (
+    CircuitOpenError,
+    BulkheadFullError,
+    RateLimitedError,
+)
+
+
+def set_note(exc: BaseException, note: str, *, key: str) -> None:
+    """Add the PEP 678 ``note`` to ``exc``, replacing an earlier note that starts with ``key``.
+
+    Code that raises one prebuilt exception instance again and again would
+    otherwise collect one note per failed call on it, without bound.
+    """
+    notes = getattr(exc, "__notes__", None)
+    if isinstance(notes, list):
+        for index, old in enumerate(notes):
+            if isinstance(old, str) and old.startswith(key):
+                notes[index] = note
+                return
+    exc.add_note(note)

@@ -8,14 +8,18 @@ fails at the line that builds the policy and never in the hot path.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeGuard
 
+from brace._clock import SYSTEM_CLOCK, Clock
 from brace._errors import ConfigError
 
 __all__ = [
+    "MAX_SECONDS",
     "ExceptionMatcher",
+    "clock",
     "duration",
     "exception_matcher",
     "name",
@@ -27,6 +31,13 @@ __all__ = [
 
 #: A classifier for exceptions: returns True when the exception matches.
 ExceptionMatcher = Callable[[BaseException], bool]
+
+#: The longest finite duration accepted (about 292 years): a thread can block for at most
+#: `threading.TIMEOUT_MAX`, so a longer wait would fail with OverflowError at call time.
+MAX_SECONDS = threading.TIMEOUT_MAX
+
+#: Exceptions that end a call but are never a failure; no filter may name them.
+_CONTROL_FLOW_NAMES = "KeyboardInterrupt, SystemExit, GeneratorExit, asyncio.CancelledError"
 
 
 def _is_number(value: object) -> TypeGuard[float | int]:
@@ -41,9 +52,9 @@ def duration(
     allow_inf: bool = False,
 ) -> float:
     """Seconds from a ``float | int | timedelta``; finite and non-negative (or positive)."""
-    # The common case, a plain positive finite float, without the checks below (deadlines
+    # The common case, a plain positive float in range, without the checks below (deadlines
     # are built per request, so this runs on a hot path). NaN fails the comparison.
-    if type(value) is float and 0.0 < value < math.inf:
+    if type(value) is float and 0.0 < value <= MAX_SECONDS:
         return value
     if isinstance(value, timedelta):
         seconds = value.total_seconds()
@@ -61,6 +72,12 @@ def duration(
         )
     if seconds < 0 or (seconds == 0 and not allow_zero):
         raise ConfigError(f"{param}={value!r} is out of range; expected seconds {bound}")
+    if MAX_SECONDS < seconds < math.inf:
+        forever = " (or math.inf for no limit)" if allow_inf else ""
+        raise ConfigError(
+            f"{param}={value!r} is out of range; expected at most {MAX_SECONDS:.4g} seconds "
+            f"(threading.TIMEOUT_MAX, about 292 years){forever}"
+        )
     return seconds
 
 
@@ -113,8 +130,32 @@ def name(param: str, value: object) -> str:
     return value
 
 
+def clock(param: str, value: object) -> Clock:
+    """A `brace.Clock` (monotonic, wall, sleep, asleep); ``None`` means the system clock."""
+    if value is None:
+        return SYSTEM_CLOCK
+    if not isinstance(value, Clock):
+        raise ConfigError(
+            f"{param}={value!r} is not allowed; expected None (the system clock) or a "
+            "brace.Clock: an object with monotonic(), wall(), sleep(seconds) and "
+            "async asleep(seconds), such as brace.testing.VirtualClock()"
+        )
+    return value
+
+
 def _is_exception_type(value: object) -> bool:
     return isinstance(value, type) and issubclass(value, BaseException)
+
+
+def _check_matchable(param: str, value: object, types: tuple[type[BaseException], ...]) -> None:
+    """Refuse a filter naming a type that can never match: control flow is never a failure."""
+    for item in types:
+        if item is not BaseException and not issubclass(item, Exception):
+            raise ConfigError(
+                f"{param}={value!r} can never match {item.__name__}: control flow "
+                f"({_CONTROL_FLOW_NAMES}) always passes through brace untouched, never "
+                "counted, retried or handled; expected Exception subclasses"
+            )
 
 
 def exception_matcher(param: str, value: object) -> ExceptionMatcher:
@@ -125,6 +166,7 @@ def exception_matcher(param: str, value: object) -> ExceptionMatcher:
     """
     if _is_exception_type(value):
         exc_type: Any = value
+        _check_matchable(param, value, (exc_type,))
         return lambda exc: isinstance(exc, exc_type)
     if isinstance(value, tuple):
         if not all(_is_exception_type(item) for item in value):
@@ -133,6 +175,7 @@ def exception_matcher(param: str, value: object) -> ExceptionMatcher:
                 "a tuple of them, or a predicate taking the exception"
             )
         types: tuple[type[BaseException], ...] = value
+        _check_matchable(param, value, types)
         if not types:
             return lambda _exc: False
         return lambda exc: isinstance(exc, types)
