@@ -99,7 +99,7 @@ def test_bad_configuration_names_the_parameter(
 
 
 def test_repr_shows_the_configuration() -> None:
-    assert repr(brace.Timeout(2.0)) == "brace.Timeout('timeout', seconds=2.0, max_abandoned=16)"
+    assert repr(brace.Timeout(2.0)) == "brace.Timeout('timeout', seconds=2.0, max_abandoned=32)"
 
 
 # -- calls within the limit --------------------------------------------------------------

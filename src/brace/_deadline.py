@@ -5,35 +5,76 @@ it follows the code into asyncio tasks (which copy the context) and into the
 worker threads brace starts (which run in a copy of the caller's context).
 Nested deadlines keep the earlier expiry. Policies check it when a call
 enters them; retries never sleep past it; timeouts shrink to it.
+
+A `brace.Timeout` is a deadline too, for what runs inside it: it installs an
+expiry whose ``source`` is ``"timeout"`` when its own limit is the tighter,
+so `remaining()` inside it never exceeds the timeout and an error raised on
+that expiry says which bound applied.
 """
 
 from __future__ import annotations
 
 import contextvars
-from dataclasses import dataclass
 from datetime import timedelta
 from types import TracebackType
-from typing import Self
+from typing import Literal, Self
 
 from brace import _validate
-from brace._clock import SYSTEM_CLOCK, Clock
+from brace._clock import Clock
 from brace._errors import TimeoutExceededError
 
-__all__ = ["Deadline", "check_deadline", "current", "deadline", "remaining"]
+__all__ = [
+    "Deadline",
+    "Expiry",
+    "Source",
+    "check_deadline",
+    "current",
+    "deadline",
+    "expired_error",
+    "remaining",
+]
+
+Source = Literal["timeout", "deadline"]
 
 
-@dataclass(frozen=True, slots=True)
-class _Expiry:
-    expires: float  # on clock.monotonic()
-    seconds: float  # the budget as given, reported in TimeoutExceededError.timeout
-    clock: Clock
-    outer: _Expiry | None  # restored when the block that set this one is left
+class Expiry:
+    """One bound in force: when it expires, on which clock, and who set it.
+
+    Attributes:
+        expires: The instant on ``clock.monotonic()``.
+        seconds: The budget as given, reported in `TimeoutExceededError.timeout`.
+        clock: Where ``expires`` is measured.
+        outer: The bound in force outside this one (restored on exit).
+        source: ``"deadline"`` (a `brace.deadline`) or ``"timeout"`` (a `brace.Timeout`).
+        owner: The `Deadline` (or Timeout) that installed it; pairs exits with entries.
+        token: The contextvar token of the installing ``set``, for an exact restore.
+    """
+
+    __slots__ = ("clock", "expires", "outer", "owner", "seconds", "source", "token")
+
+    def __init__(  # noqa: PLR0917 - built on hot paths: positional is cheaper
+        self,
+        expires: float,
+        seconds: float,
+        clock: Clock,
+        outer: Expiry | None,
+        source: Source = "deadline",
+        owner: object = None,
+    ) -> None:
+        self.expires = expires
+        self.seconds = seconds
+        self.clock = clock
+        self.outer = outer
+        self.source: Source = source
+        self.owner = owner
+        self.token: contextvars.Token[Expiry | None] | None = None
 
     def left(self) -> float:
+        """Seconds until the expiry (negative once passed)."""
         return self.expires - self.clock.monotonic()
 
 
-_CURRENT: contextvars.ContextVar[_Expiry | None] = contextvars.ContextVar(
+_CURRENT: contextvars.ContextVar[Expiry | None] = contextvars.ContextVar(
     "brace_deadline", default=None
 )
 
@@ -45,22 +86,29 @@ class Deadline:
     entered. Leaving the block restores the enclosing deadline, if any.
     The object keeps no per-entry state, so one instance may be entered
     again, nested, and shared by concurrent tasks and threads.
+
+    Blocks must be left in the reverse order they were entered, in the
+    context that entered them: leaving one while a deadline entered later is
+    still open (for example a deadline entered inside a generator and left
+    after the consumer entered its own) raises `RuntimeError` instead of
+    silently leaving the wrong deadline in force.
     """
 
     __slots__ = ("_clock", "seconds")
 
     def __init__(self, seconds: float | timedelta, *, clock: Clock | None = None) -> None:
         self.seconds = _validate.duration("seconds", seconds)
-        self._clock: Clock = SYSTEM_CLOCK if clock is None else clock
+        self._clock: Clock = _validate.clock("clock", clock)
 
     def __enter__(self) -> Self:
         outer = _CURRENT.get()
         # Keep whichever ends first; measured now, so deadlines on different clocks compare.
         if outer is not None and outer.left() <= self.seconds:
-            node = _Expiry(outer.expires, outer.seconds, outer.clock, outer)
+            node = Expiry(outer.expires, outer.seconds, outer.clock, outer, outer.source, self)
         else:
-            node = _Expiry(self._clock.monotonic() + self.seconds, self.seconds, self._clock, outer)
-        _CURRENT.set(node)
+            now = self._clock.monotonic()
+            node = Expiry(now + self.seconds, self.seconds, self._clock, outer, "deadline", self)
+        node.token = _CURRENT.set(node)
         return self
 
     def __exit__(
@@ -69,10 +117,22 @@ class Deadline:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        # The node to pop is the one this context entered last: each task and thread has its
-        # own context, so concurrent users of one Deadline object never see each other's.
+        # Each task and thread has its own context, so concurrent users of one Deadline never
+        # see each other's nodes; within one context the innermost node must be ours.
         node = _CURRENT.get()
-        _CURRENT.set(None if node is None else node.outer)
+        if node is None or node.owner is not self or node.token is None:
+            raise RuntimeError(
+                f"{self!r} was left out of order: the deadline in force is not the one this "
+                "block entered. Deadlines must be left in the reverse order they were entered, "
+                "in the same task or thread; a deadline entered inside a generator must be "
+                "left before the generator yields"
+            )
+        try:
+            _CURRENT.reset(node.token)
+        except ValueError:
+            raise RuntimeError(
+                f"{self!r} was left in a different context from the one that entered it"
+            ) from None
 
     def __repr__(self) -> str:
         return f"brace.deadline({self.seconds!r})"
@@ -93,7 +153,11 @@ def deadline(seconds: float | timedelta, *, clock: Clock | None = None) -> Deadl
 
 
 def remaining() -> float | None:
-    """Seconds left in the current deadline (0.0 once passed), or ``None`` outside any."""
+    """Seconds left in the current deadline (0.0 once passed), or ``None`` outside any.
+
+    Inside a `brace.Timeout` this is the tighter of the timeout's time left
+    and the enclosing deadline's, so it can be passed on as a socket timeout.
+    """
     current = _CURRENT.get()
     if current is None:
         return None
@@ -108,6 +172,17 @@ def current() -> tuple[float, float] | None:
     return cur.left(), cur.seconds
 
 
+def expired_error(cur: Expiry, policy: str, what: str) -> TimeoutExceededError:
+    """The error for ``policy`` finding ``cur`` expired while ``what`` (a phrase)."""
+    kind = "timeout" if cur.source == "timeout" else "deadline"
+    return TimeoutExceededError(
+        f"{kind} of {cur.seconds:g} s passed {what}",
+        policy=policy,
+        timeout=cur.seconds,
+        source=cur.source,
+    )
+
+
 def check_deadline(policy: str) -> None:
     """Raise `TimeoutExceededError` if the current deadline has passed.
 
@@ -116,9 +191,4 @@ def check_deadline(policy: str) -> None:
     """
     cur = _CURRENT.get()
     if cur is not None and cur.clock.monotonic() >= cur.expires:
-        raise TimeoutExceededError(
-            f"deadline of {cur.seconds:g} s passed before {policy or 'the call'} could start",
-            policy=policy,
-            timeout=cur.seconds,
-            source="deadline",
-        )
+        raise expired_error(cur, policy, f"before {policy or 'the call'} could start")

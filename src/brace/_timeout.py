@@ -25,22 +25,20 @@ import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Generic, Literal, ParamSpec, TypeVar
+from typing import Any, Generic, ParamSpec, Protocol, TypeVar
 
 from brace import _validate
-from brace._clock import SYSTEM_CLOCK, Clock, SystemClock
-from brace._deadline import _CURRENT, check_deadline
+from brace._clock import Clock, SystemClock
+from brace._deadline import _CURRENT, Expiry, Source, check_deadline
 from brace._errors import BulkheadFullError, TimeoutExceededError
 from brace._events import BulkheadFull, TimedOut, emit
-from brace._policy import Args, Kwargs, Policy
+from brace._policy import Args, Kwargs, Policy, refuse_awaitable, shell
 from brace._waiting import Alarm, block_until
 
 __all__ = ["Timeout", "TimeoutMetrics"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-Source = Literal["timeout", "deadline"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,11 +68,21 @@ class Timeout(Policy):
     bounds each attempt. Async calls are cancelled; sync calls are abandoned
     on a worker thread (see the module documentation).
 
+    The timeout is also a deadline for what runs inside it: there,
+    `brace.remaining()` is the tighter of this timeout's time left and the
+    enclosing deadline's, so ``timeout=brace.remaining()`` hands it on to a
+    client library, and inner policies stop at it too.
+
     Args:
         seconds: The limit, > 0 and finite (float or timedelta). Required.
         name: Used in errors, events and metrics. Default ``"timeout"``.
-        max_abandoned: Abandoned sync calls allowed to run on at once
-            (>= 1); past it new sync calls raise `BulkheadFullError`. Default 16.
+        max_abandoned: Worker threads this Timeout may keep busy at once for
+            sync calls, running or abandoned (>= 1). Every call in flight
+            counts, since any of them may be abandoned, so at most this many
+            threads can ever be left behind by a hung dependency; past it new
+            sync calls raise `BulkheadFullError`. Set it at least as high as
+            the concurrency you expect (a Bulkhead's ``max_concurrent``).
+            Default 32.
         clock: Where the limit is measured. Default the system clock. Async
             expiry is an event loop timer when the loop keeps the clock's time
             (the system clock, or a `brace.testing.VirtualEventLoop` bound to
@@ -87,18 +95,19 @@ class Timeout(Policy):
         seconds: float | timedelta,
         *,
         name: str | None = None,
-        max_abandoned: int = 16,
+        max_abandoned: int = 32,
         clock: Clock | None = None,
     ) -> None:
-        super().__init__(None if name is None else _validate.name("name", name))
+        super().__init__(name)
         self.seconds = _validate.duration("seconds", seconds, allow_zero=False)
         self.max_abandoned = _validate.positive_int("max_abandoned", max_abandoned)
-        self._clock: Clock = SYSTEM_CLOCK if clock is None else clock
+        self._clock: Clock = _validate.clock("clock", clock)
         self._system = isinstance(self._clock, SystemClock)
         self._lock = threading.Lock()
         self._timed_out = 0
         self._abandoned = 0
         self._abandoned_running = 0
+        self._busy = 0  # sync calls on worker threads: in flight or abandoned, still running
         self._rejected = 0
 
     def _config(self) -> dict[str, object]:
@@ -113,18 +122,34 @@ class Timeout(Policy):
 
     # -- the decision -----------------------------------------------------------------
 
-    def _limit(self) -> tuple[float, Source, float]:
-        """(seconds to allow, which bound is tighter, the limit to report)."""
+    def _bound(self) -> tuple[Expiry | None, float, Expiry | None]:
+        """``(bound to install inside the call, seconds to allow, deadline that set them)``.
+
+        The inner bound is this timeout's own (a new `Expiry` with source
+        ``"timeout"``) unless the enclosing bound ends first, in which case it
+        stays in force (``None``: nothing to install). A deadline that ends
+        first shrinks this call's limit to it (a deadline has no timer of its
+        own); an enclosing Timeout that ends first fires by itself.
+        """
         cur = _CURRENT.get()
         if cur is not None:
             left = cur.left()
             if left < self.seconds:
-                return max(left, 0.0), "deadline", cur.seconds
-        return self.seconds, "timeout", self.seconds
+                if cur.source == "timeout":
+                    # An enclosing Timeout ends first and enforces that itself: keep its bound
+                    # in force inside, and time this call on our own limit only.
+                    return None, self.seconds, None
+                return None, max(left, 0.0), cur
+        clock = self._clock
+        mine = Expiry(clock.monotonic() + self.seconds, self.seconds, clock, cur, "timeout", self)
+        return mine, self.seconds, None
 
-    def _timed_out_error(self, source: Source, reported: float) -> TimeoutExceededError:
+    def _timed_out_error(self, applied: Expiry | None) -> TimeoutExceededError:
+        """Count a call that ran out of time; ``applied`` is the enclosing bound, if tighter."""
         with self._lock:
             self._timed_out += 1
+        source: Source = "timeout" if applied is None else applied.source
+        reported = self.seconds if applied is None else applied.seconds
         if self._listeners.active:
             emit(self._listeners, TimedOut(self.name, reported, source))
         what = "timeout" if source == "timeout" else "deadline"
@@ -138,12 +163,13 @@ class Timeout(Policy):
     # -- asyncio ----------------------------------------------------------------------
 
     async def _arun(self, fn: Callable[..., Awaitable[R]], args: Args, kwargs: Kwargs) -> R:
-        limit, source, reported = self._limit()
+        mine, limit, applied = self._bound()
         alarm: Alarm | None = None
         if not self._system:
             alarm = Alarm(asyncio.get_running_loop(), self._clock)
             if alarm.on_loop:
                 alarm = None  # loop time is this clock's: asyncio.timeout's own timer is exact
+        token = None if mine is None else _CURRENT.set(mine)
         try:
             # Under a clock the loop does not keep, the scope has no timer of its own: the
             # alarm expires it, so cancellation stays structured either way.
@@ -153,9 +179,11 @@ class Timeout(Policy):
                 return await fn(*args, **kwargs)
         except TimeoutError:
             if scope.expired():
-                raise self._timed_out_error(source, reported) from None
+                raise self._timed_out_error(applied) from None
             raise
         finally:
+            if token is not None:
+                _CURRENT.reset(token)
             if alarm is not None:
                 alarm.cancel()
 
@@ -163,72 +191,109 @@ class Timeout(Policy):
         if not self._system:
             return super()._awrap(fn)
         name, seconds, timed_out = self.name, self.seconds, self._timed_out_error
+        monotonic, clock, current = self._clock.monotonic, self._clock, _CURRENT
 
         async def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
             # Inlined _arun for the system clock: the common case pays one contextvar read.
-            cur = _CURRENT.get()
-            limit, source, reported = seconds, "timeout", seconds
-            if cur is not None:
+            outer = current.get()
+            limit, mine = seconds, True
+            if outer is not None:
                 check_deadline(name)
-                left = cur.left()
+                left = outer.left()
                 if left < seconds:
-                    limit, source, reported = left, "deadline", cur.seconds
+                    mine = False  # the enclosing bound stays in force inside: see _bound
+                    if outer.source == "deadline":
+                        limit = left
+            token = None
+            if mine:  # this timeout is the tighter: a deadline for the call
+                now = monotonic()
+                token = current.set(Expiry(now + seconds, seconds, clock, outer, "timeout", self))
             try:
                 async with asyncio.timeout(limit) as scope:
                     return await fn(*args, **kwargs)
             except TimeoutError:
                 if scope.expired():
-                    raise timed_out(source, reported) from None  # type: ignore[arg-type]
+                    raise timed_out(None if limit is seconds else outer) from None
                 raise
+            finally:
+                if token is not None:
+                    current.reset(token)
 
-        return wrapped
+        return shell(wrapped)
 
     # -- threads ----------------------------------------------------------------------
 
     def _run(self, fn: Callable[..., R], args: Args, kwargs: Kwargs) -> R:
-        limit, source, reported = self._limit()
-        with self._lock:
-            running = self._abandoned_running
-            full = running >= self.max_abandoned
-            if full:
-                self._rejected += 1
-        if full:
-            raise self._too_many_abandoned(running)
-        clock = self._clock
-        expiry = clock.monotonic() + limit  # before the call starts, which may move the clock
-        job: Job[R] = Job(contextvars.copy_context(), fn, args, kwargs, self._abandoned_finished)
-        submit(job)
+        mine, limit, applied = self._bound()
+        context = contextvars.copy_context()
+        if mine is not None:
+            context.run(_CURRENT.set, mine)  # the worker's copy sees this timeout's deadline
+        job: Job[R] = Job(context, fn, args, kwargs, self._worker_done)
+        counted = False
         try:
-            if block_until(job.done.acquire, clock, expiry, poll=not self._system):
-                return job.outcome()
+            with self._lock:
+                busy = self._busy
+                if busy < self.max_abandoned:
+                    counted = True
+                    self._busy = busy + 1
+                else:
+                    self._rejected += 1
+            if not counted:
+                raise self._too_many(busy)
+            expiry = self._clock.monotonic() + limit  # before the call, which may move the clock
+            submit(job)
+            if block_until(job.done.acquire, self._clock, expiry, poll=not self._system):
+                result = job.outcome()
+            elif self._leave(job):
+                raise self._timed_out_error(applied)
+            else:
+                result = job.outcome()  # finished just as the limit passed
         except BaseException:
-            self._abandon(job)
+            if counted:
+                self._leave(job)  # Ctrl-C, or the call's own exception: _leave sorts it out
             raise
-        if not self._abandon(job):
-            return job.outcome()  # finished just as the limit passed
-        raise self._timed_out_error(source, reported)
+        finally:
+            del job
+        if hasattr(result, "__await__"):
+            refuse_awaitable(fn, result)
+        return result
 
-    def _abandon(self, job: Job[Any]) -> bool:
-        """Leave ``job`` running in the background; False if it had already finished."""
+    def _leave(self, job: Job[Any]) -> bool:
+        """Stop waiting for ``job``; False if it had finished (its outcome stands).
+
+        A job that never started is withdrawn (it will not run); one that is
+        running is left to finish in the background (abandoned) and counted.
+        Idempotent.
+        """
         with job.lock:
             if job.finished:
                 return False
-            job.abandoned = True
-            with self._lock:
-                self._abandoned += 1
-                self._abandoned_running += 1
+            if job.withdrawn or job.abandoned:
+                return True
+            if not job.started:
+                job.withdrawn = True
+            else:
+                job.abandoned = True
+                with self._lock:
+                    self._abandoned += 1
+                    self._abandoned_running += 1
+                return True
+        self._worker_done(abandoned=False)  # withdrawn: no worker will report it
         return True
 
-    def _abandoned_finished(self) -> None:
+    def _worker_done(self, *, abandoned: bool) -> None:
         with self._lock:
-            self._abandoned_running -= 1
+            self._busy -= 1
+            if abandoned:
+                self._abandoned_running -= 1
 
-    def _too_many_abandoned(self, running: int) -> BulkheadFullError:
+    def _too_many(self, busy: int) -> BulkheadFullError:
         if self._listeners.active:
-            emit(self._listeners, BulkheadFull(self.name, running, 0))
+            emit(self._listeners, BulkheadFull(self.name, busy, 0))
         return BulkheadFullError(
-            f"timeout {self.name!r} refused the call: {running} timed-out calls are still "
-            f"running in the background (max_abandoned={self.max_abandoned})",
+            f"timeout {self.name!r} refused the call: {busy} sync calls already occupy its "
+            f"worker threads, running or timed out and still running in the background "
+            f"(max_abandoned={self.max_abandoned})",
             policy=self.name,
         )
 
@@ -244,8 +309,18 @@ MAX_IDLE_WORKERS = 32
 IDLE_SECONDS = 30.0
 
 
+class _OnDone(Protocol):
+    def __call__(self, *, abandoned: bool) -> None: ...
+
+
 class Job(Generic[R]):
-    """One sync call handed to a worker thread, and its outcome."""
+    """One sync call handed to a worker thread, and its outcome.
+
+    ``lock`` orders the worker's "started" and "finished" against the
+    caller's "withdrawn" (it stopped waiting before the job started: the job
+    never runs) and "abandoned" (it stopped waiting while the job ran).
+    ``on_done(abandoned)`` runs once, after a job that started has finished.
+    """
 
     __slots__ = (
         "abandoned",
@@ -257,8 +332,10 @@ class Job(Generic[R]):
         "fn",
         "kwargs",
         "lock",
-        "on_abandoned_finish",
+        "on_done",
         "result",
+        "started",
+        "withdrawn",
     )
 
     def __init__(
@@ -267,40 +344,47 @@ class Job(Generic[R]):
         fn: Callable[..., R],
         args: Args,
         kwargs: Kwargs,
-        on_abandoned_finish: Callable[[], None],
+        on_done: _OnDone,
     ) -> None:
         self.context = context
         self.fn = fn
         self.args = args
         self.kwargs = kwargs
-        self.on_abandoned_finish = on_abandoned_finish
-        self.lock = threading.Lock()  # orders "finished" against "abandoned"
+        self.on_done = on_done
+        self.lock = threading.Lock()
         self.done = threading.Lock()  # released when the outcome is ready
         self.done.acquire()
-        self.finished = False
-        self.abandoned = False
+        self.started = self.finished = self.withdrawn = self.abandoned = False
         self.result: R | None = None
         self.error: BaseException | None = None
 
     def execute(self) -> None:
+        with self.lock:
+            if self.withdrawn:
+                return
+            self.started = True
         try:
             self.result = self.context.run(self.fn, *self.args, **self.kwargs)
         except BaseException as exc:  # handed to the caller's thread as is
             self.error = exc
         with self.lock:
             self.finished = True
-            if self.abandoned:
+            abandoned = self.abandoned
+            if abandoned:
                 self.result = self.error = None  # dropped: nobody is waiting
-                self.on_abandoned_finish()
-                return
-        self.done.release()
+        self.on_done(abandoned=abandoned)
+        if not abandoned:
+            self.done.release()
 
     def outcome(self) -> R:
         error = self.error
-        if error is not None:
-            self.error = None  # no reference cycle through the traceback
+        if error is None:
+            return self.result  # type: ignore[return-value]
+        self.error = None
+        try:
             raise error
-        return self.result  # type: ignore[return-value]
+        finally:
+            del error  # no reference cycle through this frame in the traceback
 
 
 class _Worker:
@@ -322,6 +406,8 @@ class _Worker:
             self._park()
 
     def _park(self) -> None:
+        # A wake-up sent after we stopped waiting for it (see below) must not wake the next park.
+        self.wake.acquire(blocking=False)
         with _POOL_LOCK:
             if len(_IDLE) >= MAX_IDLE_WORKERS:
                 return
@@ -332,7 +418,10 @@ class _Worker:
             if self in _IDLE:  # nobody picked us: retire
                 _IDLE.remove(self)
                 return
-        self.wake.acquire()  # picked just as we timed out: the job is on its way
+        # Picked: `submit` hands over the job before taking us off the list, so it is here,
+        # and the wake-up follows unless the submitter was interrupted before sending it.
+        while self.job is None:
+            self.wake.acquire(timeout=IDLE_SECONDS)
 
 
 _POOL_LOCK = threading.Lock()
@@ -340,11 +429,19 @@ _IDLE: list[_Worker] = []
 
 
 def submit(job: Job[Any]) -> None:
-    """Run ``job`` on an idle worker thread, or on a new one."""
+    """Run ``job`` on an idle worker thread, or on a new one.
+
+    The job is handed over before the worker leaves the idle list, so an
+    interrupt (Ctrl-C) in between never strands a worker without its job.
+    """
     with _POOL_LOCK:
-        worker = _IDLE.pop() if _IDLE else None
+        if _IDLE:
+            worker: _Worker | None = _IDLE[-1]
+            worker.job = job  # type: ignore[union-attr]
+            _IDLE.pop()
+        else:
+            worker = None
     if worker is None:
         _Worker(job)
     else:
-        worker.job = job
         worker.wake.release()
