@@ -187,7 +187,7 @@ def test_stress_churn_keeps_state_and_counters_consistent() -> None:
     in_threads(4, body)
     # metrics() first: it may move OPEN -> HALF_OPEN, and the phase read below must be the last.
     assert breaker.metrics().rejected == sum(rejections)
-    phase = breaker._core.cell.phase
+    phase = breaker._machine.cell.phase
     if phase.state is State.HALF_OPEN:
         assert phase.admitted == phase.done  # no trial slot leaked
     changes = recorder.of(brace.StateChanged)
@@ -231,5 +231,5 @@ async def test_many_tasks_never_leak_half_open_slots_when_cancelled() -> None:
     results = await asyncio.gather(*tasks, return_exceptions=True)
     kinds = Counter(type(r).__name__ for r in results)
     assert kinds == Counter({"CancelledError": 2, "CircuitOpenError": 4})
-    phase = breaker._core.cell.phase
+    phase = breaker._machine.cell.phase
     assert (phase.state, phase.admitted, phase.done) == (State.HALF_OPEN, 0, 0)

@@ -109,7 +109,7 @@ def test_a_base_exception_that_is_not_an_exception_is_never_counted(
     with pytest.raises(Halt):
         driver.run(breaker, halt)
     breaker.acquire().failure(Halt())
-    phase = breaker._core.cell.phase  # the one trial slot came back both times, undecided
+    phase = breaker._machine.cell.phase  # the one trial slot came back both times, undecided
     assert (phase.state, phase.admitted, phase.done) == (State.HALF_OPEN, 0, 0)
     driver.run(breaker, lambda: None)
     assert breaker.state is State.CLOSED

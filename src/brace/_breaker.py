@@ -1,6 +1,7 @@
 """`CircuitBreaker`: the policy, its sync and async shells, permits and metrics.
 
-The decisions live in `brace._breaker_core.BreakerCore`; this module only
+The decisions live in `brace._breaker_core.BreakerCore`, the state and its
+updates in `brace._breaker_machine.BreakerMachine`; this module only
 validates the configuration, runs the user's call between ``admit`` and
 ``succeeded`` / ``failed`` (permits add ``release``), and reports. The user's call never
 runs under a lock, so threads and tasks sharing one breaker run in parallel.
@@ -16,11 +17,13 @@ from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
 
 from brace import _validate
-from brace._breaker_core import BreakerCore, OpenSchedule, Token
-from brace._breaker_state import CLOSED, DISABLED, FORCED_OPEN, State
-from brace._clock import SYSTEM_CLOCK, Clock
+from brace._breaker_core import BreakerCore
+from brace._breaker_machine import BreakerMachine, Token
+from brace._breaker_rules import RateRule, Rule, StreakRule
+from brace._breaker_state import CLOSED, DISABLED, FORCED_OPEN, OpenSchedule, State
+from brace._clock import Clock
 from brace._errors import ConfigError
-from brace._policy import Args, Kwargs, Policy
+from brace._policy import Args, Kwargs, Policy, calls_user_code, refuse_awaitable, shell
 from brace._window import CountWindow, TimeWindow, window_spec
 from brace.store._memory import MemoryStore
 from brace.store._protocol import BreakerStore
@@ -70,7 +73,7 @@ class Permit:
 
     __slots__ = ("_core", "_settled", "_token")
 
-    def __init__(self, core: BreakerCore, token: Token) -> None:
+    def __init__(self, core: BreakerMachine, token: Token) -> None:
         self._core = core
         self._token = token
         self._settled = False
@@ -83,7 +86,11 @@ class Permit:
     def success(self) -> None:
         """Record that the work succeeded (slow if it took longer than ``slow_call_duration``)."""
         self._settle()
-        self._core.succeeded(self._token, None)
+        try:
+            self._core.succeeded(self._token, None)
+        except BaseException:
+            self._core.release(self._token)  # failure_if raised: record nothing
+            raise
 
     def failure(self, exc: BaseException | None = None) -> None:
         """Record that the work failed with ``exc``, classified by ``record`` / ``ignore``.
@@ -234,7 +241,7 @@ class CircuitBreaker(Policy):
             raise ConfigError(
                 f"failure_if={failure_if!r} is not allowed; expected a predicate on the result"
             )
-        self._clock: Clock = SYSTEM_CLOCK if clock is None else clock
+        self._clock: Clock = _validate.clock("clock", clock)
         self._store = MemoryStore() if store is None else store
         self._settings: dict[str, object] = {
             "failure_rate": rate,
@@ -248,22 +255,27 @@ class CircuitBreaker(Policy):
         self._settings["open_for"] = schedule.describe
         trials = _validate.positive_int("half_open_calls", half_open_calls)
         self._settings["half_open_calls"] = trials
-        self._core = BreakerCore(
-            name=self.name,
-            cell=self._store.breaker_cell(self.name, spec, self._clock.monotonic()),
-            listeners=self._listeners,
-            monotonic=self._clock.monotonic,
-            consecutive_failures=consecutive_failures,
-            failure_rate=rate,
-            minimum_calls=minimum,
-            window=spec,
-            slow_call_duration=slow_after,
-            slow_call_rate=slow_rate,
+        rule: Rule = (
+            RateRule(rate, slow_rate, minimum, trials)
+            if consecutive_failures is None
+            else StreakRule(consecutive_failures, trials)
+        )
+        core = BreakerCore(
+            rule=rule,
             schedule=schedule,
             half_open_calls=trials,
             record=_validate.exception_matcher("record", record),
             ignore=_validate.exception_matcher("ignore", ignore),
             failure_if=failure_if,
+            slow_after=slow_after,
+        )
+        self._machine = BreakerMachine(
+            name=self.name,
+            core=core,
+            cell=self._store.breaker_cell(self.name, spec, self._clock.monotonic()),
+            listeners=self._listeners,
+            monotonic=self._clock.monotonic,
+            timed_window=isinstance(spec, TimeWindow),
         )
 
     def _config(self) -> dict[str, object]:
@@ -283,35 +295,63 @@ class CircuitBreaker(Policy):
     # Both shells are the same skeleton around the core's decisions: admit (or raise), run
     # or await the call, hand the outcome back. Nothing else belongs here.
 
+    # ``ran`` tells the handler whether the call itself ended: an exception after that (from
+    # failure_if, a listener, Ctrl-C) only gives the slot back; one from the call is recorded.
+
     def _wrap(self, fn: Callable[P, R]) -> Callable[P, R]:
-        admit, succeeded, failed = self._core.admit, self._core.succeeded, self._core.failed
+        machine = self._machine
+        admit, succeeded = machine.admit, machine.succeeded
+        failed, release = machine.failed, machine.release
+        direct = calls_user_code(fn)
 
         def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
             token = admit()
+            ran = False
             try:
                 result = fn(*args, **kwargs)
+                ran = True
+                if direct and hasattr(result, "__await__"):
+                    refuse_awaitable(fn, result)
+                succeeded(token, result)
             except BaseException as exc:
-                failed(token, exc)
+                try:
+                    if ran:
+                        release(token)
+                    else:
+                        failed(token, exc)
+                except BaseException:
+                    release(token)  # interrupted while recording: the slot still comes back
+                    raise
                 raise
-            succeeded(token, result)
             return result
 
-        return wrapped
+        return shell(wrapped)
 
     def _awrap(self, fn: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:
-        admit, succeeded, failed = self._core.admit, self._core.succeeded, self._core.failed
+        machine = self._machine
+        admit, succeeded = machine.admit, machine.succeeded
+        failed, release = machine.failed, machine.release
 
         async def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
             token = admit()
+            ran = False
             try:
                 result = await fn(*args, **kwargs)
+                ran = True
+                succeeded(token, result)
             except BaseException as exc:
-                failed(token, exc)
+                try:
+                    if ran:
+                        release(token)
+                    else:
+                        failed(token, exc)
+                except BaseException:
+                    release(token)  # interrupted while recording: the slot still comes back
+                    raise
                 raise
-            succeeded(token, result)
             return result
 
-        return wrapped
+        return shell(wrapped)
 
     def _run(self, fn: Callable[..., R], args: Args, kwargs: Kwargs) -> R:
         return self._wrap(fn)(*args, **kwargs)
@@ -328,7 +368,7 @@ class CircuitBreaker(Policy):
         report exactly one of ``permit.success()``, ``permit.failure(exc)``
         or ``permit.cancel()`` when it ends.
         """
-        return Permit(self._core, self._core.admit())
+        return Permit(self._machine, self._machine.admit())
 
     def guard(self) -> _Guard:
         """A context manager (sync or async) that runs its block as one call through the breaker.
@@ -344,24 +384,24 @@ class CircuitBreaker(Policy):
     @property
     def state(self) -> State:
         """What the next call would see (HALF_OPEN once ``open_for`` has passed)."""
-        return self._core.observe(self._clock.monotonic())[0].state
+        return self._machine.observe(self._clock.monotonic())[0].state
 
     def force_open(self) -> None:
         """Reject every call (FORCED_OPEN, ``retry_after=None``) until `reset`."""
-        self._core.move(FORCED_OPEN, "force_open()")
+        self._machine.move(FORCED_OPEN, "force_open()")
 
     def disable(self) -> None:
         """Admit every call and record nothing (DISABLED) until `reset`."""
-        self._core.move(DISABLED, "disable()")
+        self._machine.move(DISABLED, "disable()")
 
     def reset(self) -> None:
         """Back to CLOSED with an empty window, counters and ``open_for`` schedule restarted."""
-        self._core.move(CLOSED, "reset()")
+        self._machine.move(CLOSED, "reset()")
 
     def metrics(self) -> BreakerMetrics:
         """A frozen snapshot: state, window counts and rates, rejections, time in state."""
         now = self._clock.monotonic()
-        phase, snap, consecutive, rejected = self._core.observe(now)
+        phase, snap, consecutive, rejected = self._machine.observe(now)
         return BreakerMetrics(
             state=phase.state,
             calls=snap.calls,

@@ -12,6 +12,7 @@ bits set for a failure and for a slow call (both may be set).
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from datetime import timedelta
@@ -65,7 +66,10 @@ class WindowSnapshot:
 class Window(Protocol):
     """A mutable window of outcomes; ``calls``, ``failures`` and ``slow`` are its running sums.
 
-    Not thread-safe by itself: the breaker records under its store's lock.
+    Not thread-safe by itself, except `try_success`: the breaker records
+    under its store's lock. The sums are exact after `record`, `snapshot`
+    and `clear` (successes counted by `try_success` are added by the next
+    of them).
     """
 
     @property
@@ -85,6 +89,17 @@ class Window(Protocol):
 
     def record(self, outcome: int, now: float) -> None:
         """Add one outcome (`FAILED` / `SLOW` bits) observed at ``now``, evicting what fell out."""
+        ...
+
+    def try_success(self, now: float) -> bool:
+        """Count a success at ``now`` without the lock, if that cannot change a decision.
+
+        True when counted: the window holds no failure and no slow call (and,
+        for a time window, ``now`` falls in the newest slice). False: record
+        the success under the lock instead. Thread-safe without the lock: the
+        count is one atomic operation, folded into the sums by the next
+        locked method.
+        """
         ...
 
     def snapshot(self, now: float) -> WindowSnapshot:
@@ -141,6 +156,29 @@ class TimeWindow:
         return TimeRing(self.seconds, self.buckets)
 
 
+class _Pending:
+    """Successes counted without a lock, by one atomic ``next()`` on an `itertools.count`.
+
+    ``take()`` (under the window's lock) returns how many were counted since
+    the last take; a count is read by advancing it, so every take counts
+    itself too and is subtracted.
+    """
+
+    __slots__ = ("_counter", "_read", "tick")
+
+    def __init__(self) -> None:
+        self._counter = itertools.count()
+        #: Count one success; atomic in CPython, so safe from any thread without a lock.
+        self.tick = self._counter.__next__
+        self._read = 0
+
+    def take(self) -> int:
+        value = next(self._counter)
+        taken = value - self._read
+        self._read = value + 1
+        return taken
+
+
 def window_spec(param: str, value: object) -> CountWindow | TimeWindow:
     """Validate a breaker's ``window=`` argument."""
     if isinstance(value, CountWindow | TimeWindow):
@@ -154,49 +192,70 @@ def window_spec(param: str, value: object) -> CountWindow | TimeWindow:
 class CountRing:
     """The last ``size`` outcomes in a ring, with running sums. O(1) record and snapshot."""
 
-    __slots__ = ("_n", "_ring", "_size", "failures", "slow")
+    __slots__ = ("_n", "_pending", "_ring", "_size", "_tick", "calls", "failures", "slow")
 
     def __init__(self, size: int) -> None:
         self._size = size
         # Unwritten slots hold 0 (a success), so evicting one subtracts nothing.
         self._ring = [0] * size
         # Outcomes recorded since the last clear. While failures == slow == 0 every slot holds
-        # 0, so `_n += 1` alone records a success: the breaker core relies on it.
+        # 0, so `_n += 1` alone records a success.
         self._n = 0
-        self.failures = 0
-        self.slow = 0
+        self.calls = self.failures = self.slow = 0  # exact after any method but try_success
+        self._pending = _Pending()
+        self._tick = self._pending.tick
 
-    @property
-    def calls(self) -> int:
-        """Outcomes in the window: those recorded, up to ``size``."""
-        n = self._n
-        return min(self._size, n)
+    def try_success(self, now: float) -> bool:  # noqa: ARG002 - Window protocol
+        """Count a success lock-free while the ring holds no failure and no slow call."""
+        if self.failures or self.slow:
+            return False
+        self._tick()
+        return True
 
-    def record(self, outcome: int, now: float) -> None:  # noqa: ARG002 - Window protocol
-        """Add ``outcome``, evicting the oldest once the ring is full (``now`` is unused)."""
-        if not (outcome or self.failures or self.slow):
-            # A success into a clean ring: every slot holds 0 already, only the count moves.
-            self._n += 1
+    def _fold(self) -> None:
+        """Move the successes counted lock-free into the ring."""
+        taken = self._pending.take()
+        if not taken:
             return
+        if self.failures or self.slow:
+            for _ in range(min(taken, self._size)):
+                self._put(0)
+            taken -= min(taken, self._size)
+        self._n += taken  # successes into a clean ring: only the count moves
+        self.calls = min(self._size, self._n)
+
+    def _put(self, outcome: int) -> None:
         n = self._n
         ring = self._ring
         i = n % self._size
         old = ring[i]
         ring[i] = outcome
         self._n = n + 1
+        self.calls = min(self._size, n + 1)
         if outcome != old:
             self.failures += (outcome & FAILED) - (old & FAILED)
             self.slow += ((outcome & SLOW) - (old & SLOW)) >> 1
 
+    def record(self, outcome: int, now: float) -> None:  # noqa: ARG002 - Window protocol
+        """Add ``outcome``, evicting the oldest once the ring is full (``now`` is unused)."""
+        self._fold()
+        if not (outcome or self.failures or self.slow):
+            self._n += 1  # a success into a clean ring: every slot holds 0 already
+            self.calls = min(self._size, self._n)
+            return
+        self._put(outcome)
+
     def snapshot(self, now: float) -> WindowSnapshot:  # noqa: ARG002 - Window protocol
         """The counts (``now`` is unused)."""
+        self._fold()
         return WindowSnapshot(self.calls, self.failures, self.slow)
 
     def clear(self) -> None:
         """Forget every outcome."""
+        self._pending.take()
         self._ring = [0] * self._size
         self._n = 0
-        self.failures = self.slow = 0
+        self.calls = self.failures = self.slow = 0
 
 
 class TimeRing:
@@ -211,16 +270,17 @@ class TimeRing:
 
     __slots__ = (
         "_calls",
+        "_end",
         "_fails",
         "_head",
         "_n",
+        "_pending",
+        "_pos",
         "_rate",
         "_slow",
+        "_tick",
         "calls",
-        "end",
         "failures",
-        "pos",
-        "slices",
         "slow",
     )
 
@@ -231,16 +291,29 @@ class TimeRing:
         self._fails = [0] * buckets
         self._slow = [0] * buckets
         self._head: int | None = None  # index (in slices since 0) of the newest slice
-        #: Calls per slice, by position. The breaker records a success into a clean window
-        #: (no failure, no slow call) at ``now < end`` as ``slices[pos] += 1; calls += 1``.
-        self.slices = self._calls
-        #: Position of the newest slice in the lists: ``_head % buckets``.
-        self.pos = 0
-        #: When the newest slice ends; -inf while empty, so the first outcome starts one.
-        self.end = -math.inf
-        self.calls = 0
-        self.failures = 0
-        self.slow = 0
+        self._pos = 0  # position of the newest slice in the lists: _head % buckets
+        self._end = -math.inf  # when the newest slice ends; -inf while empty
+        self.calls = self.failures = self.slow = 0
+        # Successes counted lock-free into the newest slice (see try_success).
+        self._pending = _Pending()
+        self._tick = self._pending.tick
+
+    def try_success(self, now: float) -> bool:
+        """Count a success lock-free while the window is clean and ``now`` is in the newest slice.
+
+        A success counted this way just as a locked call moves to the next
+        slice lands in that next slice: at most one slice late.
+        """
+        if self.failures or self.slow or now >= self._end:
+            return False
+        self._tick()
+        return True
+
+    def _fold(self) -> None:
+        taken = self._pending.take()
+        if taken:
+            self._calls[self._pos] += taken
+            self.calls += taken
 
     def _advance(self, now: float) -> None:
         """Make the slice holding ``now`` the newest, evicting the slices it replaces."""
@@ -259,21 +332,22 @@ class TimeRing:
         else:
             return  # `now` rounds into the newest slice: keep it
         self._head = k
-        self.pos = k % n
-        self.end = (k + 1) / self._rate
+        self._pos = k % n
+        self._end = (k + 1) / self._rate
 
     def _reset_slices(self) -> None:
         n = self._n
-        self._calls = self.slices = [0] * n
+        self._calls = [0] * n
         self._fails = [0] * n
         self._slow = [0] * n
         self.calls = self.failures = self.slow = 0
 
     def record(self, outcome: int, now: float) -> None:
         """Add ``outcome`` observed at ``now`` to its slice, evicting expired slices first."""
-        if now >= self.end:
+        self._fold()
+        if now >= self._end:
             self._advance(now)
-        p = self.pos
+        p = self._pos
         self._calls[p] += 1
         self.calls += 1
         if outcome:
@@ -286,12 +360,14 @@ class TimeRing:
 
     def snapshot(self, now: float) -> WindowSnapshot:
         """The counts at ``now``, after evicting expired slices."""
-        if now >= self.end:
+        self._fold()
+        if now >= self._end:
             self._advance(now)
         return WindowSnapshot(self.calls, self.failures, self.slow)
 
     def clear(self) -> None:
         """Forget every outcome."""
+        self._pending.take()
         self._reset_slices()
         self._head = None
-        self.end = -math.inf
+        self._end = -math.inf

@@ -13,14 +13,20 @@ __all__ = ["MemoryBreakerCell", "MemoryStore"]
 
 
 class MemoryBreakerCell:
-    """A `BreakerCell` held in plain attributes."""
+    """A `BreakerCell` held in plain attributes.
+
+    Rejections are counted with an `itertools.count`, whose ``next`` is
+    atomic in CPython, so an open breaker rejects without taking the lock;
+    reading the count advances it too, and reads are subtracted.
+    """
 
     __slots__ = (
+        "_reads",
+        "_rejections",
         "consecutive",
+        "count_rejection",
         "lock",
         "phase",
-        "rejection_reads",
-        "rejections",
         "spec",
         "trips",
         "window",
@@ -33,8 +39,20 @@ class MemoryBreakerCell:
         self.phase = Phase(CLOSED, now)
         self.trips = 0
         self.consecutive = 0
-        self.rejections = itertools.count()
-        self.rejection_reads = 0
+        self._rejections = itertools.count()
+        self.count_rejection = self._rejections.__next__
+        self._reads = 0
+
+    @property
+    def rejected(self) -> int:
+        """Calls rejected since the cell was made or rejections were last reset."""
+        value = next(self._rejections) - self._reads
+        self._reads += 1
+        return value
+
+    def reset_rejections(self) -> None:
+        """Start counting rejections from zero again."""
+        self._reads = next(self._rejections) + 1
 
 
 class MemoryStore:

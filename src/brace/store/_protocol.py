@@ -1,28 +1,28 @@
-"""The circuit breaker's state protocol: what a store must hold for one breaker.
+"""The circuit breaker's state protocol: the facts a store holds for one breaker.
 
 A breaker keeps all its mutable state in a `BreakerCell` obtained from a
-`BreakerStore`; its decision logic never looks anywhere else. The in-memory
-store keeps plain attributes; a store shared by processes (Redis) returns a
-cell that keeps the same attributes locally and reconciles them in the
-background, so the hot path never waits on the network.
+`BreakerStore`; its decisions never look anywhere else. The facts are plain
+values a shared store (a Redis hash and a Lua script) could hold: the
+current `Phase` (state, since, open-until, trial counts), the trip count
+that picks the next ``open_for``, the failure streak, the window's counts
+and the rejections. The in-memory store keeps them as attributes; a store
+shared by processes keeps the same attributes locally and reconciles them
+in the background, so the hot path never waits on the network.
 
 Rules every implementation follows:
 
-* Every read and write of a cell happens with ``cell.lock`` held, except
-  two on the hot paths. ``cell.phase`` is also read without the lock (an
-  atomic attribute read) to admit calls cheaply. A `Phase` is therefore
-  never reused across states: a state change installs a *new* `Phase`
-  object, and a call admitted under one phase records its outcome only while
-  that very object is still current. And ``next(cell.rejections)`` counts a
-  rejection without the lock: it is an `itertools.count`, whose ``next`` is
-  atomic in CPython.
-* ``window`` is created once per cell and mutated in place (``clear()`` on
-  close or reset), never replaced.
+* Every write happens with ``cell.lock`` held. ``cell.phase`` is also read
+  without it (an atomic attribute read) to admit calls cheaply. A `Phase` is
+  therefore never reused across states: a state change installs a *new*
+  `Phase` object, and a call admitted under one phase records its outcome
+  only while that very object is still current.
+* ``window`` is created once per cell and changed in place (``clear()`` on
+  close or reset), never replaced. Its ``try_success`` and the cell's
+  ``count_rejection`` are the two operations allowed without the lock.
 """
 
 from __future__ import annotations
 
-import itertools
 from types import TracebackType
 from typing import Protocol
 
@@ -57,29 +57,36 @@ class BreakerCell(Protocol):
     """Mutable state of one circuit breaker.
 
     Attributes:
-        phase: The current state and its facts (since when, trial counts, ...).
+        phase: The current state and its facts (since when, open until, trial counts).
         trips: Consecutive trips since the breaker last closed; picks the ``open_for`` delay.
-        consecutive: Failures in a row while CLOSED (consecutive mode).
-        rejections: Advanced once per call rejected since construction or the
-            last ``reset()`` (which installs a new one), and once per read.
-        rejection_reads: How many times ``rejections`` was read (advanced to
-            learn its value), so that count minus reads is the rejections.
+        consecutive: Failures in a row while CLOSED (for a streak rule).
     """
 
     phase: Phase
     trips: int
     consecutive: int
-    rejections: itertools.count[int]
-    rejection_reads: int
 
     @property
     def lock(self) -> Lock:
-        """A non-reentrant lock guarding every attribute of the cell."""
+        """A non-reentrant lock guarding every write to the cell."""
         ...
 
     @property
     def window(self) -> Window:
         """The sliding window of recent outcomes, created from the breaker's window spec."""
+        ...
+
+    @property
+    def rejected(self) -> int:
+        """Calls rejected since the cell was made or `reset_rejections` last ran."""
+        ...
+
+    def count_rejection(self) -> object:
+        """Count one rejected call; safe without the lock (the open breaker's hot path)."""
+        ...
+
+    def reset_rejections(self) -> None:
+        """Start counting rejections from zero again (with the lock held)."""
         ...
 
 

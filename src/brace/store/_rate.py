@@ -78,10 +78,9 @@ class MemoryRateStore:
     ) -> float:
         """Apply `gcra` to ``key`` atomically; see `RateStore.reserve`."""
         tats = self._tats
-        lock = self._lock
-        # gcra() inlined on the hot path; explicit acquire/release is cheaper than `with`.
-        lock.acquire()
-        try:
+        # gcra() inlined on the hot path. `with`, not acquire() then try: an interrupt
+        # (Ctrl-C) just after acquire() returned would leave the lock held for good.
+        with self._lock:
             tat = tats.get(key, now)
             new_tat = (tat if tat > now else now) + interval  # noqa: FURB136 - max() is a call
             wait = new_tat - burst * interval - now
@@ -90,8 +89,6 @@ class MemoryRateStore:
                 return 0.0
             if wait <= max_wait:
                 tats[key] = new_tat
-        finally:
-            lock.release()
         return wait
 
     def reset(self, key: str) -> None:
