@@ -71,7 +71,8 @@ def on_queued() -> Iterator[Callable[[Callable[[], None]], None]]:
 def assert_empty(bulkhead: brace.Bulkhead) -> None:
     metrics = bulkhead.metrics()
     assert (metrics.in_flight, metrics.queued) == (0, 0)
-    assert bulkhead.max_concurrent == len(bulkhead._permits)
+    permits = bulkhead._permits
+    assert bulkhead.max_concurrent == len(permits.free) + permits.reserve
 
 
 # -- configuration ---------------------------------------------------------------------
@@ -285,16 +286,20 @@ async def test_cancelled_running_call_gives_its_slot_back() -> None:
 def test_waiter_granted_as_it_gives_up_passes_the_permit_on() -> None:
     # Drive the race deterministically: grant a queued waiter, then let it settle as if
     # its wait had just ended; the permit must reach the next waiter, not vanish.
+    from brace._bulkhead_queue import ENTER, QUEUE, ThreadWaiter
+
     bulkhead = brace.Bulkhead("b", max_concurrent=1, max_queue=2, max_wait=30.0)
-    assert bulkhead._try_enter()
-    first, second = brace._bulkhead._ThreadWaiter(), brace._bulkhead._ThreadWaiter()
-    assert not bulkhead._enqueue(first)
-    assert not bulkhead._enqueue(second)
-    bulkhead._release()
+    permits = bulkhead._permits
+    holder, first, second = ThreadWaiter(), ThreadWaiter(), ThreadWaiter()
+    assert permits.enqueue(holder) == ENTER
+    assert permits.enqueue(first) == QUEUE
+    assert permits.enqueue(second) == QUEUE
+    permits.release()
     assert (first.granted, second.granted) == (True, False)
-    bulkhead._settle(first)
+    permits.settle(first)
     assert second.granted
-    bulkhead._release()
+    permits.settle(first)  # settling twice passes on nothing more
+    permits.release()
     assert_empty(bulkhead)
 
 
