@@ -161,7 +161,7 @@ def test_decorating_a_non_callable_is_a_type_error() -> None:
 
 
 def test_policy_name_must_be_a_non_empty_string() -> None:
-    with pytest.raises(TypeError, match="name=''"):
+    with pytest.raises(brace.ConfigError, match="name=''"):
         Recording("")
     assert brace.Policy().name == "policy"  # unnamed policies take their lowercased type name
 

@@ -200,7 +200,7 @@ def test_respect_retry_after_false_ignores_every_hint(driver: Driver, clock: Vir
     assert clock.sleeps == [0.1]
 
 
-def test_circuit_open_and_rate_limited_errors_are_waited_out(
+def test_rejections_named_in_on_are_retried_and_their_retry_after_waited_out(
     driver: Driver, clock: VirtualClock
 ) -> None:
     fn = failing(
@@ -208,9 +208,63 @@ def test_circuit_open_and_rate_limited_errors_are_waited_out(
         brace.RateLimitedError("slow", policy="r", retry_after=1.5),
         brace.CircuitOpenError("forced", policy="b", retry_after=None),
     )
-    policy = Retry(attempts=4, backoff=Backoff.constant(0.25), clock=clock)
+    on = (brace.CircuitOpenError, brace.RateLimitedError)
+    policy = Retry(attempts=4, backoff=Backoff.constant(0.25), on=on, clock=clock)
     assert driver.run(policy, fn) == "ok"
     assert clock.sleeps == [2.0, 1.5, 0.25]
+
+
+@pytest.mark.parametrize(
+    "rejection",
+    [
+        brace.CircuitOpenError("open", policy="b", retry_after=60.0),
+        brace.BulkheadFullError("full", policy="b"),
+        brace.RateLimitedError("slow", policy="r", retry_after=1.5),
+    ],
+    ids=["circuit-open", "bulkhead-full", "rate-limited"],
+)
+@pytest.mark.parametrize(
+    "on",
+    [Exception, (ConnectionError, brace.BraceError), lambda exc: True],
+    ids=["default", "broad-types", "predicate"],
+)
+def test_rejections_from_inner_policies_fail_fast_unless_named(
+    driver: Driver, clock: VirtualClock, rejection: Exception, on: object
+) -> None:
+    # The protection working is not a failure to retry: an open breaker must fail fast,
+    # not have the retry wait out its open_for.
+    fn = failing(rejection)
+    policy = Retry(attempts=4, on=on, clock=clock)  # type: ignore[arg-type]
+    with pytest.raises(type(rejection)) as info:
+        driver.run(policy, fn)
+    assert info.value is rejection
+    assert len(fn.calls) == 1
+    assert clock.sleeps == []
+    assert not getattr(rejection, "__notes__", None)
+
+
+@pytest.mark.parametrize("named", [brace.RejectedError, brace.BulkheadFullError])
+def test_naming_a_rejection_type_opts_in(
+    driver: Driver, clock: VirtualClock, named: type[Exception]
+) -> None:
+    fn = failing(brace.BulkheadFullError("full", policy="b"))
+    policy = Retry(attempts=2, backoff=Backoff.constant(0.5), on=named, clock=clock)
+    assert driver.run(policy, fn) == "ok"
+    assert clock.sleeps == [0.5]
+
+
+def test_an_attempt_timeout_is_retried_but_a_passed_deadline_is_not(
+    driver: Driver, clock: VirtualClock
+) -> None:
+    attempt = brace.TimeoutExceededError("slow", policy="t", timeout=1.0, source="timeout")
+    policy = Retry(attempts=3, backoff=Backoff.constant(0.5), clock=clock)
+    assert driver.run(policy, failing(attempt)) == "ok"
+    whole = brace.TimeoutExceededError("late", policy="t", timeout=5.0, source="deadline")
+    fn = failing(whole)
+    with pytest.raises(brace.TimeoutExceededError) as info:
+        driver.run(policy, fn)
+    assert info.value is whole
+    assert len(fn.calls) == 1
 
 
 def test_a_retry_after_header_on_the_exceptions_response_is_used(

@@ -103,25 +103,52 @@ def test_exceptions_not_matching_on_count_as_accepted(driver: Driver, clock: Vir
 
 def test_seeded_rejections_match_the_probability_statistically(clock: VirtualClock) -> None:
     core = ThrottleCore(k=2.0, window=120.0)
-    for _ in range(30):
-        core.offer(0.0)
+    for _ in range(20):
+        core.answered(0.0, accepted=False)
     for _ in range(10):
-        core.accepted(0.0)
+        core.answered(0.0, accepted=True)
     # From here on, requests grow and p drifts; measure each draw against the p it faced.
     rng = random.Random(12)
     expected = 0.0
     rejected = 0
     for _ in range(2000):
-        p = core.offer(0.0)
+        p = core.reject_probability(0.0)
         expected += p
         if rng.random() < p:
             rejected += 1
+            core.shed(0.0)
+        else:
+            core.answered(0.0, accepted=False)
     assert rejected == pytest.approx(expected, rel=0.05)
 
 
-def test_a_retry_outside_a_throttle_retries_its_rejections(clock: VirtualClock) -> None:
+def test_a_retry_outside_a_throttle_fails_fast_on_its_rejections(clock: VirtualClock) -> None:
     throttle = Throttle(rng=FixedDraws(0.7), clock=clock)
     retry = Retry(attempts=3, backoff=Backoff.constant(1.0), clock=clock)
+    policy = brace.pipeline(retry, throttle)
+    calls = 0
+
+    @policy
+    def fn() -> None:
+        nonlocal calls
+        calls += 1
+        fail()
+
+    with pytest.raises(ConnectionError):
+        fn()
+    assert calls == 3
+    with pytest.raises(brace.RateLimitedError):
+        fn()  # p = 3/4 > 0.7: shed, and the shedding is not retried
+    assert calls == 3
+    assert clock.sleeps == [1.0, 1.0]
+
+
+def test_a_retry_that_names_rate_limited_retries_a_throttles_rejections(
+    clock: VirtualClock,
+) -> None:
+    throttle = Throttle(rng=FixedDraws(0.7), clock=clock)
+    on = (ConnectionError, brace.RateLimitedError)
+    retry = Retry(attempts=3, backoff=Backoff.constant(1.0), on=on, clock=clock)
     policy = brace.pipeline(retry, throttle)
     calls = 0
 
@@ -201,14 +228,16 @@ class ThrottleModel(RuleBasedStateMachine):
         return max(0.0, (requests - 1.5 * accepts) / (requests + 1))
 
     @rule()
-    def offer(self) -> None:
-        assert self.core.offer(self.now) == pytest.approx(self._p())
+    def shed(self) -> None:
+        self.core.shed(self.now)
         self.requests.append(self.now)
 
-    @rule()
-    def accept(self) -> None:
-        self.core.accepted(self.now)
-        self.accepts.append(self.now)
+    @rule(accepted=st.booleans())
+    def answered(self, accepted: bool) -> None:
+        self.core.answered(self.now, accepted=accepted)
+        self.requests.append(self.now)
+        if accepted:
+            self.accepts.append(self.now)
 
     @rule(step=st.sampled_from([0.0, 1.0, 2.5, 5.0, 10.0]))
     def advance(self, step: float) -> None:

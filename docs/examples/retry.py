@@ -40,8 +40,13 @@ def main() -> None:
     print(f"waited {sum(clock.sleeps):.3f} s of virtual time")
 
     # A server that says "come back in 30 s" is beyond max_delay=2 s: give up at once.
+    # (Rejections such as RateLimitedError are retried only when `on` names them.)
     api = brace.Retry(
-        "api", attempts=5, backoff=brace.Backoff.exponential(max_delay=2.0), clock=clock
+        "api",
+        attempts=5,
+        backoff=brace.Backoff.exponential(max_delay=2.0),
+        on=brace.RateLimitedError,
+        clock=clock,
     )
 
     def overloaded() -> None:

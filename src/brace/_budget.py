@@ -14,7 +14,7 @@ from collections import deque
 from datetime import timedelta
 
 from brace import _validate
-from brace._clock import SYSTEM_CLOCK, Clock
+from brace._clock import Clock
 from brace._errors import ConfigError
 
 __all__ = ["RetryBudget", "SlidingCount"]
@@ -114,7 +114,7 @@ class RetryBudget:
         self.min_per_second = min_per_second
         seconds = _validate.duration("window", window, allow_zero=False)
         self._reserve = min_per_second * seconds
-        self._clock: Clock = SYSTEM_CLOCK if clock is None else clock
+        self._clock: Clock = _validate.clock("clock", clock)
         self._deposits = SlidingCount(seconds)
         self._retries = SlidingCount(seconds)
         self._lock = threading.Lock()

@@ -15,7 +15,7 @@ from typing import Any, ClassVar, ParamSpec, TypeVar
 
 from brace import _validate
 from brace._clock import Clock
-from brace._errors import ConfigError, RejectedError
+from brace._errors import ConfigError, RejectedError, set_note
 from brace._events import FallbackUsed, emit
 from brace._last_good import LastGood
 from brace._policy import Args, Kwargs, Policy, _is_async_callable
@@ -123,7 +123,7 @@ class Fallback(Substitute):
                 "the result, or None"
             )
         self._on_result = on_result
-        self._clock = clock
+        self._clock = _validate.clock("clock", clock)
         self._learners = tuple(alt.target for alt in self._chain if alt.kind == CACHE)
         self._has_async = any(alt.kind == ACALL for alt in self._chain)
         self._results_stand = on_result is None and not self._learners
@@ -155,7 +155,7 @@ class Fallback(Substitute):
         return None
 
     def _flow(self, failure: Exception | None, result: object, args: Args, kwargs: Kwargs) -> Flow:
-        notes: list[str] = []
+        notes: list[tuple[str, str]] = []
         prefix = f"fallback {self.name!r}: alternative"
         for alt in self._chain:
             if alt.kind == VALUE:
@@ -164,7 +164,7 @@ class Fallback(Substitute):
                 found, value = alt.target._lookup(args, kwargs)
                 if found:
                     return self._answered(alt, failure, value)
-                notes.append(f"{prefix} {alt.level} ({alt.label}) had no fresh value")
+                notes.append((f"{prefix} {alt.level} ", f"({alt.label}) had no fresh value"))
                 continue
             ok, value = yield alt
             if ok and not self._rejects(value):
@@ -172,12 +172,16 @@ class Fallback(Substitute):
             outcome = (
                 f"raised {value!r}" if not ok else f"returned {value!r}, rejected by on_result"
             )
-            notes.append(f"{prefix} {alt.level} ({alt.label}) {outcome}")
+            notes.append((f"{prefix} {alt.level} ", f"({alt.label}) {outcome}"))
+            del value  # an alternative's exception: not kept alive by this frame
         if failure is None:
             return result
-        for note in notes:
-            failure.add_note(note)
-        raise failure
+        for key, note in notes:
+            set_note(failure, key + note, key=key)
+        try:
+            raise failure
+        finally:
+            del failure  # no reference cycle through this frame in the traceback
 
     def _wrap(self, fn: Callable[P, R]) -> Callable[P, R]:
         if self._has_async:

@@ -24,8 +24,8 @@ from datetime import timedelta
 from typing import Any, ParamSpec, Protocol, TypeVar, cast
 
 from brace import _validate
-from brace._clock import SYSTEM_CLOCK, Clock
-from brace._errors import ConfigError
+from brace._clock import Clock
+from brace._errors import ConfigError, set_note
 from brace._events import BudgetExhausted, Event, emit
 from brace._policy import Args, Kwargs, Policy
 
@@ -179,7 +179,7 @@ class Hedge(Policy):
                 "try_withdraw() such as brace.RetryBudget, or None"
             )
         self._budget = budget
-        self._clock: Clock = SYSTEM_CLOCK if clock is None else clock
+        self._clock: Clock = _validate.clock("clock", clock)
 
     @property
     def delay(self) -> float:
@@ -237,10 +237,14 @@ class Hedge(Policy):
         finally:
             if race.tasks:
                 await race.cancel_all()
-        last = race.last
+        last, race.last = race.last, None
         assert last is not None  # noqa: S101 - the loop ends only after every attempt failed
-        last.add_note(f"hedge {self.name!r}: all {race.started} attempts failed; this is the last")
-        raise last
+        note = f"hedge {self.name!r}: all {race.started} attempts failed; this is the last"
+        set_note(last, note, key=f"hedge {self.name!r}:")
+        try:
+            raise last
+        finally:
+            del last, race  # no reference cycle through this frame in the traceback
 
     def _config(self) -> dict[str, object]:
         return {"delay": self._delay_spec, "max_extra": self._max_extra}
@@ -328,13 +332,30 @@ class _Race:
         return None
 
     async def cancel_all(self) -> None:
-        """Cancel the attempts still running and wait until every one has finished."""
+        """Cancel the attempts still running and wait until every one has finished.
+
+        However often the caller is cancelled meanwhile, it keeps cancelling and
+        waiting (as `asyncio.TaskGroup` does) and re-raises the cancellation only
+        once nothing is left running.
+        """
         self._disarm()
         tasks = self.tasks
-        for task in tasks:
-            task.cancel()
-        await asyncio.wait(tasks)
+        interrupted: BaseException | None = None
+        while True:
+            for task in tasks:
+                task.cancel()
+            try:
+                await asyncio.wait(tasks)
+            except asyncio.CancelledError as exc:
+                interrupted = exc
+            if all(task.done() for task in tasks):
+                break
         for task in tasks:
             if not task.cancelled():
                 task.exception()  # retrieved, so asyncio does not log "never retrieved"
         tasks.clear()
+        if interrupted is not None:
+            try:
+                raise interrupted
+            finally:
+                del interrupted

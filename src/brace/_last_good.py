@@ -17,8 +17,8 @@ from datetime import timedelta
 from typing import Any, ClassVar
 
 from brace import _validate
-from brace._clock import SYSTEM_CLOCK, Clock
-from brace._errors import ConfigError
+from brace._clock import Clock
+from brace._errors import ConfigError, set_note
 from brace._events import FallbackUsed, emit
 from brace._policy import Args, Kwargs
 from brace._substitute import Flow, Substitute
@@ -117,7 +117,7 @@ class LastGood(Substitute):
                 "returning a hashable key, or None for the arguments themselves"
             )
         self._key: Callable[..., Hashable] | None = key
-        self._clock: Clock = SYSTEM_CLOCK if clock is None else clock
+        self._clock: Clock = _validate.clock("clock", clock)
         self._cache = _Cache(age, entries)
 
     @property
@@ -158,8 +158,11 @@ class LastGood(Substitute):
         yield from ()
         found, value = self._lookup(args, kwargs)
         if not found:
-            exc.add_note(self._miss_note())
-            raise exc
+            set_note(exc, self._miss_note(), key=f"LastGood {self.name!r} ")
+            try:
+                raise exc
+            finally:
+                del exc  # no reference cycle through this frame in the traceback
         if self._listeners.active:
             emit(self._listeners, FallbackUsed(self.name, 1, type(exc).__name__))
         return value

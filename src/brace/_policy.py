@@ -25,8 +25,10 @@ import asyncio
 import functools
 import inspect
 from collections.abc import Awaitable, Callable, Coroutine
+from types import CodeType
 from typing import Any, ClassVar, ParamSpec, TypeVar, cast, overload
 
+from brace import _validate
 from brace._deadline import _CURRENT, check_deadline
 from brace._events import Listener, Listeners, Subscription
 
@@ -49,21 +51,122 @@ Kwargs = dict[str, Any]
 
 
 def _is_async_callable(fn: object) -> bool:
+    """Whether calling ``fn`` gives a coroutine: a coroutine function or an async ``__call__``."""
+    if inspect.isclass(fn):
+        return False  # calling a class builds an instance, whatever its instances' __call__ is
     if inspect.iscoroutinefunction(fn):
         return True
     call = getattr(fn, "__call__", None)  # noqa: B004 - we need the bound __call__, not callable()
     return call is not None and not inspect.isfunction(fn) and inspect.iscoroutinefunction(call)
 
 
-def _check_decoratable(fn: object, what: str) -> None:
+_SYNC, _ASYNC, _GENERATOR = 0, 1, 2
+_CO_GENERATORS = inspect.CO_GENERATOR | inspect.CO_ASYNC_GENERATOR
+_CO_COROUTINE = inspect.CO_COROUTINE
+_CO_NOT_SYNC = _CO_GENERATORS | _CO_COROUTINE
+
+
+def _kind(fn: object) -> int:
+    """`_SYNC`, `_ASYNC` or `_GENERATOR`; a plain function or method is read off its code flags."""
+    code = getattr(fn, "__code__", None)
+    if type(code) is CodeType:
+        flags = code.co_flags
+        if flags & _CO_GENERATORS:
+            return _GENERATOR
+        return _ASYNC if flags & _CO_COROUTINE else _SYNC
     if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
-        raise TypeError(
-            f"{what} cannot wrap the generator function {fn!r}: a generator runs after the "
-            "policy returns, and retrying or timing out a half-consumed stream is not safe. "
-            "Wrap the function that opens the stream, or use breaker.guard() around the loop."
-        )
+        return _GENERATOR
+    return _ASYNC if _is_async_callable(fn) else _SYNC
+
+
+def _generator_error(fn: object, what: str) -> TypeError:
+    return TypeError(
+        f"{what} cannot wrap the generator function {fn!r}: a generator runs after the "
+        "policy returns, and retrying or timing out a half-consumed stream is not safe. "
+        "Wrap the function that opens the stream, or use breaker.guard() around the loop."
+    )
+
+
+def _check_decoratable(fn: object, what: str) -> None:
     if not callable(fn):
         raise TypeError(f"{what} can only decorate a callable; got {fn!r}")
+    if _kind(fn) == _GENERATOR:
+        raise _generator_error(fn, what)
+
+
+def _check_sync_call(fn: object, policy: object) -> None:
+    """Refuse, before running anything, what ``call()`` cannot protect."""
+    code = getattr(fn, "__code__", None)
+    if type(code) is CodeType and not code.co_flags & _CO_NOT_SYNC:
+        return  # the common case, a plain function or method, on one flag test
+    kind = _kind(fn)
+    if kind == _SYNC:
+        return
+    what = repr(policy)
+    if kind == _GENERATOR:
+        raise _generator_error(fn, what)
+    raise TypeError(
+        f"{what}.call() cannot run {fn!r}: it is async, and calling it would only create "
+        "a coroutine that runs later, outside the policy. Use `await policy.acall(fn, ...)`"
+    )
+
+
+def _check_async_call(fn: object, policy: object) -> None:
+    """Refuse, before running anything, what ``acall()`` cannot protect."""
+    code = getattr(fn, "__code__", None)
+    if type(code) is CodeType and code.co_flags & _CO_NOT_SYNC == _CO_COROUTINE:
+        return  # the common case, an async def function or method, on one flag test
+    kind = _kind(fn)
+    if kind == _ASYNC:
+        return
+    what = repr(policy)
+    if kind == _GENERATOR:
+        raise _generator_error(fn, what)
+    raise TypeError(
+        f"{what}.acall() needs a coroutine function (async def) or an object with an async "
+        f"__call__; {fn!r} is synchronous. Use policy.call(fn, ...) for sync code, or pass "
+        "the async function itself and its arguments: acall(fetch, url), not "
+        "acall(lambda: fetch(url))"
+    )
+
+
+def shell(wrapper: T) -> T:
+    """Mark ``wrapper`` as a policy's own: a policy around it needs no awaitable-result check."""
+    wrapper.__brace_shell__ = True  # type: ignore[attr-defined]
+    return wrapper
+
+
+def calls_user_code(fn: object) -> bool:
+    """Whether ``fn`` is the user's code rather than a wrapper some policy built (`shell`)."""
+    return not getattr(fn, "__brace_shell__", False)
+
+
+def refuse_awaitable(fn: object, result: object, *, direct: bool | None = None) -> None:
+    """Raise `TypeError` if ``result``, returned by a sync call of ``fn``, is an awaitable.
+
+    Shells call this only for a result with an ``__await__`` attribute (a
+    cheap test); the type is checked here, since ``await`` looks there.
+    ``direct`` says whether ``fn`` is the user's code (default: find out);
+    a policy's own wrapper already checked its result.
+    """
+    if not hasattr(type(result), "__await__"):
+        return
+    if direct is None:
+        direct = calls_user_code(fn)
+    if direct:
+        raise _awaitable_error(fn, result)
+
+
+def _awaitable_error(fn: object, result: object) -> TypeError:
+    """The error for a synchronous call that returned an awaitable (which would run unprotected)."""
+    close = getattr(result, "close", None)
+    if inspect.iscoroutine(result) and callable(close):
+        close()  # never awaited, on purpose: no "coroutine was never awaited" warning
+    return TypeError(
+        f"{fn!r} was called as a synchronous function but returned the awaitable "
+        f"{type(result).__name__!r}: the work would run later, outside every policy. "
+        "Make it an async def function (the policy then awaits it), or await inside it"
+    )
 
 
 class Policy:
@@ -85,9 +188,7 @@ class Policy:
     _listeners: Listeners
 
     def __init__(self, name: str | None = None) -> None:
-        if name is not None and (not isinstance(name, str) or not name):
-            raise TypeError(f"name={name!r} is not allowed; expected a non-empty str")
-        self.name = name if name is not None else type(self).__name__.lower()
+        self.name = type(self).__name__.lower() if name is None else _validate.name("name", name)
         self._listeners = Listeners()
 
     # -- the subclass hooks -------------------------------------------------------------
@@ -114,14 +215,14 @@ class Policy:
             def unchecked(*args: P.args, **kwargs: P.kwargs) -> R:
                 return run(fn, args, kwargs)
 
-            return unchecked
+            return shell(unchecked)
 
         def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
             if _CURRENT.get() is not None:
                 check_deadline(name)
             return run(fn, args, kwargs)
 
-        return wrapped
+        return shell(wrapped)
 
     def _awrap(self, fn: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:
         arun = self._arun
@@ -133,7 +234,7 @@ class Policy:
                 check_deadline(name)
             return await arun(fn, args, kwargs)
 
-        return wrapped
+        return shell(wrapped)
 
     @overload
     def __call__(self, fn: classmethod[T, P, R]) -> classmethod[T, P, R]: ...
@@ -152,13 +253,27 @@ class Policy:
         return functools.wraps(fn)(wrapped)
 
     def call(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
-        """Run one synchronous call under this policy without decorating ``fn``."""
+        """Run one synchronous call under this policy without decorating ``fn``.
+
+        Raises:
+            TypeError: ``fn`` is async or a generator function (before anything runs).
+        """
+        code = getattr(fn, "__code__", None)  # inlined: one flag test for a plain function
+        if type(code) is not CodeType or code.co_flags & _CO_NOT_SYNC:
+            _check_sync_call(fn, self)
         if self._checks_deadline and _CURRENT.get() is not None:
             check_deadline(self.name)
         return self._run(fn, args, kwargs)
 
     async def acall(self, fn: Callable[P, Awaitable[R]], /, *args: P.args, **kwargs: P.kwargs) -> R:
-        """Await one call of the coroutine function ``fn`` under this policy."""
+        """Await one call of the coroutine function ``fn`` under this policy.
+
+        Raises:
+            TypeError: ``fn`` is synchronous or a generator function (before anything runs).
+        """
+        code = getattr(fn, "__code__", None)  # inlined: one flag test for an async def
+        if type(code) is not CodeType or code.co_flags & _CO_NOT_SYNC != _CO_COROUTINE:
+            _check_async_call(fn, self)
         if self._checks_deadline and _CURRENT.get() is not None:
             check_deadline(self.name)
         return await self._arun(fn, args, kwargs)
@@ -205,6 +320,12 @@ class Pipeline(Policy):
             return cast("Callable[P, Coroutine[Any, Any, R]]", fn)
         return cast("Callable[P, Coroutine[Any, Any, R]]", wrapped)
 
+    @overload
+    def __call__(self, fn: classmethod[T, P, R]) -> classmethod[T, P, R]: ...
+    @overload
+    def __call__(self, fn: staticmethod[P, R]) -> staticmethod[P, R]: ...
+    @overload
+    def __call__(self, fn: Callable[P, R]) -> Callable[P, R]: ...
     def __call__(self, fn: Any) -> Any:
         """Decorate ``fn``; a pipeline of no policies returns ``fn`` itself."""
         if not self.policies:
@@ -220,10 +341,16 @@ class Pipeline(Policy):
 
     def call(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run one synchronous call through every policy, outermost first."""
+        code = getattr(fn, "__code__", None)  # inlined: one flag test for a plain function
+        if type(code) is not CodeType or code.co_flags & _CO_NOT_SYNC:
+            _check_sync_call(fn, self)
         return self._wrap(fn)(*args, **kwargs)
 
     async def acall(self, fn: Callable[P, Awaitable[R]], /, *args: P.args, **kwargs: P.kwargs) -> R:
         """Await one call through every policy, outermost first."""
+        code = getattr(fn, "__code__", None)  # inlined: one flag test for an async def
+        if type(code) is not CodeType or code.co_flags & _CO_NOT_SYNC != _CO_COROUTINE:
+            _check_async_call(fn, self)
         return await self._awrap(fn)(*args, **kwargs)
 
     def listen(self, fn: Listener) -> Subscription:

@@ -18,11 +18,11 @@ from datetime import timedelta
 from typing import Any, ParamSpec, TypeVar
 
 from brace import _validate
-from brace._clock import SYSTEM_CLOCK, Clock, await_wait, wait
+from brace._clock import Clock, await_wait, wait
 from brace._deadline import _CURRENT, check_deadline
 from brace._errors import ConfigError, RateLimitedError
 from brace._events import CallRejected, emit
-from brace._policy import Args, Kwargs, Policy
+from brace._policy import Args, Kwargs, Policy, calls_user_code, refuse_awaitable, shell
 from brace.store._rate import MemoryRateStore, RateStore
 
 __all__ = ["RateLimiter", "RateLimiterMetrics"]
@@ -93,7 +93,7 @@ class RateLimiter(Policy):
                 f"store={store!r} is not allowed; expected a brace.store.RateStore "
                 "(reserve and reset methods)"
             )
-        self._clock: Clock = SYSTEM_CLOCK if clock is None else clock
+        self._clock: Clock = _validate.clock("clock", clock)
         self._store: RateStore = MemoryRateStore() if store is None else store
         self._interval = self.per / self.rate
         self._lock = threading.Lock()
@@ -151,7 +151,10 @@ class RateLimiter(Policy):
         delay = self._reserve()
         if delay:
             wait(self._clock, delay)
-        return fn(*args, **kwargs)
+        result = fn(*args, **kwargs)
+        if hasattr(result, "__await__"):
+            refuse_awaitable(fn, result)
+        return result
 
     async def _arun(self, fn: Callable[..., Awaitable[R]], args: Args, kwargs: Kwargs) -> R:
         delay = self._reserve()
@@ -177,15 +180,18 @@ class RateLimiter(Policy):
         return take
 
     def _wrap(self, fn: Callable[P, R]) -> Callable[P, R]:
-        take, clock = self._fast(), self._clock
+        take, clock, direct = self._fast(), self._clock, calls_user_code(fn)
 
         def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
             delay = take()
             if delay:
                 wait(clock, delay)
-            return fn(*args, **kwargs)
+            result = fn(*args, **kwargs)
+            if direct and hasattr(result, "__await__"):
+                refuse_awaitable(fn, result)
+            return result
 
-        return wrapped
+        return shell(wrapped)
 
     def _awrap(self, fn: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:
         take, clock = self._fast(), self._clock
@@ -196,4 +202,4 @@ class RateLimiter(Policy):
                 await await_wait(clock, delay)
             return await fn(*args, **kwargs)
 
-        return wrapped
+        return shell(wrapped)

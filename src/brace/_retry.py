@@ -18,11 +18,11 @@ from typing import Any, Final, ParamSpec, TypeVar
 
 from brace import _validate
 from brace._backoff import Backoff, as_backoff
-from brace._clock import SYSTEM_CLOCK, Clock, await_wait, wait
-from brace._deadline import _CURRENT, _Expiry, check_deadline
-from brace._errors import ConfigError
+from brace._clock import Clock, await_wait, wait
+from brace._deadline import _CURRENT, Expiry, check_deadline
+from brace._errors import REJECTIONS, ConfigError, RejectedError, TimeoutExceededError, set_note
 from brace._events import BudgetExhausted, GaveUp, RetryScheduled, emit
-from brace._policy import Args, Kwargs, Policy
+from brace._policy import Args, Kwargs, Policy, calls_user_code, refuse_awaitable, shell
 from brace._retry_after import RetryAfterHook, retry_after_of
 from brace._retry_core import Budget, CallState, GiveUp, Rejected, RetryCore
 
@@ -42,19 +42,47 @@ _DEFAULT_BACKOFF = Backoff.exponential(initial=0.1, multiplier=2.0, max_delay=10
 def _retryable_types(on: object) -> tuple[type[Exception], ...] | None:
     """``on`` as a tuple for a bare ``except`` clause, or ``None`` when it is a predicate.
 
-    Only `Exception` subclasses are kept: control flow (`KeyboardInterrupt`,
-    `asyncio.CancelledError`, ...) is never retried, whatever ``on`` says.
+    ``BaseException`` stands for every `Exception`: control flow
+    (`KeyboardInterrupt`, `asyncio.CancelledError`, ...) is never retried.
     """
     items = on if isinstance(on, tuple) else (on,)
     if not all(isinstance(item, type) for item in items):
         return None
-    kept: list[type[Exception]] = []
-    for item in items:
-        if item is BaseException:
-            kept.append(Exception)
-        elif issubclass(item, Exception):
-            kept.append(item)
-    return tuple(kept)
+    return tuple(Exception if item is BaseException else item for item in items)
+
+
+def _skipped_rejections(on: object) -> tuple[type[RejectedError], ...]:
+    """The rejections ``on`` does not name: those are never retried.
+
+    An inner breaker, bulkhead or rate limiter rejecting a call is the
+    protection working; retrying it would wait out the protection (an open
+    breaker's ``retry_after``) instead of failing fast. Naming a rejection
+    type (or `RejectedError`) in ``on`` opts in; a predicate never does.
+    """
+    items = on if isinstance(on, tuple) else (on,)
+    named = [item for item in items if isinstance(item, type) and issubclass(item, RejectedError)]
+    return tuple(
+        rejection
+        for rejection in REJECTIONS
+        if not any(issubclass(rejection, item) or issubclass(item, rejection) for item in named)
+    )
+
+
+def _retryable(
+    catch: tuple[type[Exception], ...],
+    predicate: Callable[[BaseException], bool] | None,
+    skipped: tuple[type[RejectedError], ...],
+) -> Callable[[BaseException], bool]:
+    """Whether a failed attempt's exception is one to retry (asked on failure paths only)."""
+
+    def retryable(exc: BaseException) -> bool:
+        if not isinstance(exc, catch) or isinstance(exc, skipped):
+            return False
+        if isinstance(exc, TimeoutExceededError) and exc.source == "deadline":
+            return False  # the whole call's time is up: another attempt cannot help
+        return predicate is None or predicate(exc)
+
+    return retryable
 
 
 def _check_budget(budget: object) -> Budget | None:
@@ -137,6 +165,7 @@ class Retry(Policy):
         clock: Clock | None = None,
     ) -> None:
         super().__init__(name)
+        self._note_key = f"brace.Retry {self.name!r} gave up"
         if attempts is not None:
             _validate.positive_int("attempts", attempts)
         schedule = _DEFAULT_BACKOFF if backoff is None else as_backoff(backoff)
@@ -156,12 +185,15 @@ class Retry(Policy):
             hint_hook=_check_hook(respect_retry_after),
             rng=rng,
         )
-        self._clock: Clock = SYSTEM_CLOCK if clock is None else clock
+        self._clock: Clock = _validate.clock("clock", clock)
         self._on_types = _retryable_types(on)
         self._delays = schedule._factory(rng)
-        # Later attempts catch `_catch` and then ask `_predicate` (None when `on` is types).
-        self._catch = (Exception,) if self._on_types is None else self._on_types
-        self._predicate = None if self._on_types is not None else self._core.matches
+        # Failed attempts are judged by `_retryable`; the fast shells catch `_on_types` first.
+        self._retryable = _retryable(
+            (Exception,) if self._on_types is None else self._on_types,
+            None if self._on_types is not None else self._core.matches,
+            _skipped_rejections(on),
+        )
         self._unbounded = (
             attempts is None and self._core.max_elapsed is None and not schedule.finite
         )
@@ -220,7 +252,7 @@ class Retry(Policy):
         kind = None if isinstance(outcome, Rejected) else type(outcome).__name__
         emit(self._listeners, RetryScheduled(self.name, state.attempts, delay, kind))
 
-    def _recheck(self, state: CallState, cur: _Expiry | None) -> GiveUp | None:
+    def _recheck(self, state: CallState, cur: Expiry | None) -> GiveUp | None:
         """After a wait and before the next attempt: still within the deadline and max_elapsed?"""
         return state.recheck(self._clock.monotonic(), None if cur is None else cur.left())
 
@@ -232,7 +264,7 @@ class Retry(Policy):
             emit(self._listeners, GaveUp(self.name, stop.reason, state.attempts, now - state.start))
         if isinstance(outcome, Rejected):
             return outcome.value
-        outcome.add_note(RetryCore.note(self.name, state, stop, now))
+        set_note(outcome, RetryCore.note(self.name, state, stop, now), key=self._note_key)
         try:
             raise outcome
         finally:
@@ -259,7 +291,7 @@ class Retry(Policy):
         iterate with ``for``, whose end costs no StopIteration object.)
         """
         core, clock = self._core, self._clock
-        catch, predicate, on_result = self._catch, self._predicate, core.on_result
+        retryable, on_result = self._retryable, core.on_result
         timed, wall = core.max_elapsed is not None, clock.wall
         # The deadline in force cannot change during this call: look it up once.
         cur = _CURRENT.get()
@@ -300,7 +332,7 @@ class Retry(Policy):
                         box[0] = value
                         return
                     outcome = Rejected(value)
-                elif isinstance(value, catch) and (predicate is None or predicate(value)):
+                elif retryable(value):
                     outcome = value
                 else:
                     raise value
@@ -316,12 +348,17 @@ class Retry(Policy):
         """Run `_flow`'s instructions in this thread."""
         clock = self._clock
         try:
+            direct = calls_user_code(fn)
             for step in flow:
                 if step is CALL:
                     try:
-                        box[0] = True, fn(*args, **kwargs)
+                        result = fn(*args, **kwargs)
                     except Exception as exc:
                         box[0] = False, exc
+                    else:
+                        if direct and hasattr(result, "__await__"):
+                            refuse_awaitable(fn, result)
+                        box[0] = True, result
                 else:  # a sleep: the flow re-checks its bounds when resumed
                     wait(clock, step)
             return box[0]  # type: ignore[no-any-return]
@@ -369,6 +406,8 @@ class Retry(Policy):
         except Exception as exc:
             first: Outcome = False, exc
         else:
+            if hasattr(result, "__await__"):
+                refuse_awaitable(fn, result)
             on_result = self._core.on_result
             if on_result is None or not on_result(result):
                 return result
@@ -403,26 +442,34 @@ class Retry(Policy):
         if not self._simple or self._on_types is None:
             return super()._wrap(fn)
         on_types, retry, flow, name = self._on_types, self._retry, self._flow, self.name
+        retryable, direct = self._retryable, calls_user_code(fn)
 
         def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
             if _CURRENT.get() is not None:
                 check_deadline(name)
             try:
-                return fn(*args, **kwargs)
+                result = fn(*args, **kwargs)
             except on_types as exc:
+                if not retryable(exc):
+                    raise
                 failure = exc
+            else:
+                if direct and hasattr(result, "__await__"):
+                    refuse_awaitable(fn, result)
+                return result
             try:
                 box: list[Any] = [None]
                 return retry(fn, args, kwargs, flow(box, None, failure), box)
             finally:
                 del failure
 
-        return wrapped
+        return shell(wrapped)
 
     def _awrap(self, fn: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:
         if not self._simple or self._on_types is None:
             return super()._awrap(fn)
         on_types, aretry, flow, name = self._on_types, self._aretry, self._flow, self.name
+        retryable = self._retryable
 
         async def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
             if _CURRENT.get() is not None:
@@ -430,6 +477,8 @@ class Retry(Policy):
             try:
                 return await fn(*args, **kwargs)
             except on_types as exc:
+                if not retryable(exc):
+                    raise
                 failure = exc
             try:
                 box: list[Any] = [None]
@@ -437,4 +486,4 @@ class Retry(Policy):
             finally:
                 del failure
 
-        return wrapped
+        return shell(wrapped)

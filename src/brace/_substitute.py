@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
-from brace._policy import Args, Kwargs, Policy
+from brace._policy import Args, Kwargs, Policy, refuse_awaitable
 
 __all__ = ["ACALL", "CACHE", "CALL", "VALUE", "Alternative", "Flow", "Substitute"]
 
@@ -67,6 +67,8 @@ class Substitute(Policy):
     def _run(self, fn: Callable[..., R], args: Args, kwargs: Kwargs) -> R:
         try:
             result = fn(*args, **kwargs)
+            if hasattr(result, "__await__"):
+                refuse_awaitable(fn, result)
         except Exception as exc:
             answer: R = self._drive(self._failed(exc, args, kwargs), args, kwargs)
             return answer
@@ -84,6 +86,9 @@ class Substitute(Policy):
         kept: R = result if flow is None else await self._adrive(flow, args, kwargs)
         return kept
 
+    # `outcome` may hold an alternative's exception, whose context is the failure the flow
+    # re-raises: dropped on the way out, so no reference cycle runs through this frame.
+
     def _drive(self, flow: Flow, args: Args, kwargs: Kwargs) -> Any:
         outcome: Any = None  # the first send starts the flow
         try:
@@ -94,6 +99,8 @@ class Substitute(Policy):
                 outcome = _call(alt, args, kwargs)
         except StopIteration as stop:
             return stop.value
+        finally:
+            del outcome
 
     async def _adrive(self, flow: Flow, args: Args, kwargs: Kwargs) -> Any:
         outcome: Any = None
@@ -102,13 +109,18 @@ class Substitute(Policy):
                 outcome = await _acall(flow.send(outcome), args, kwargs)
         except StopIteration as stop:
             return stop.value
+        finally:
+            del outcome
 
 
 def _call(alt: Alternative, args: Args, kwargs: Kwargs) -> Outcome:
     try:
-        return True, alt.target(*args, **kwargs)
+        value = alt.target(*args, **kwargs)
+        if hasattr(value, "__await__"):
+            refuse_awaitable(alt.target, value, direct=True)
     except Exception as exc:
         return False, exc
+    return True, value
 
 
 async def _acall(alt: Alternative, args: Args, kwargs: Kwargs) -> Outcome:

@@ -22,10 +22,10 @@ from typing import TypeVar
 
 from brace import _validate
 from brace._budget import SlidingCount
-from brace._clock import SYSTEM_CLOCK, Clock
+from brace._clock import Clock
 from brace._errors import ConfigError, RateLimitedError
 from brace._events import CallRejected, emit
-from brace._policy import Args, Kwargs, Policy
+from brace._policy import Args, Kwargs, Policy, refuse_awaitable
 
 __all__ = ["Throttle", "ThrottleCore"]
 
@@ -53,17 +53,17 @@ class ThrottleCore:
         accepts = self._accepts.total(now)
         return max(0.0, (requests - self.k * accepts) / (requests + 1))
 
-    def offer(self, now: float) -> float:
-        """Count one offered call; returns the probability with which to reject it."""
+    def shed(self, now: float) -> None:
+        """Count one call the throttle rejected itself: a request with no accept."""
         with self._lock:
-            probability = self._probability_locked(now)
             self._requests.add(now)
-        return probability
 
-    def accepted(self, now: float) -> None:
-        """Count one call the backend accepted."""
+    def answered(self, now: float, *, accepted: bool) -> None:
+        """Count one call that ran and got the backend's answer (``accepted`` or refused)."""
         with self._lock:
-            self._accepts.add(now)
+            self._requests.add(now)
+            if accepted:
+                self._accepts.add(now)
 
 
 class Throttle(Policy):
@@ -72,7 +72,9 @@ class Throttle(Policy):
     Rejections raise `RateLimitedError` (``retry_after=None``) without
     running the call. ``requests`` counts every call offered, including the
     ones the throttle rejects itself; ``accepts`` counts calls that ran and
-    did not raise an exception matching ``on``.
+    did not raise an exception matching ``on``. A call is counted when it
+    ends: calls in flight count as neither, and a cancelled call (which got
+    no answer from the backend) is never counted.
 
     Args:
         name: Used in errors and events. Default ``"throttle"``.
@@ -110,7 +112,7 @@ class Throttle(Policy):
         self.window = seconds
         self._refused = _validate.exception_matcher("on", on)
         self._rng = random.Random() if rng is None else rng  # noqa: S311 - not security-sensitive
-        self._clock: Clock = SYSTEM_CLOCK if clock is None else clock
+        self._clock: Clock = _validate.clock("clock", clock)
         self._core = ThrottleCore(self.k, seconds)
 
     def _config(self) -> dict[str, object]:
@@ -120,11 +122,18 @@ class Throttle(Policy):
         """The probability that a call offered now would be rejected."""
         return self._core.reject_probability(self._clock.monotonic())
 
+    # A call is counted when its answer is known, not when it starts: a call still in flight
+    # is neither a request nor an accept, so a burst of concurrent calls to a healthy backend
+    # does not look like refusals, and a cancelled call (no answer) is never counted.
+
     def _admit(self) -> None:
-        probability = self._core.offer(self._clock.monotonic())
+        """Let the call through, or count it as shed and raise `RateLimitedError`."""
+        now = self._clock.monotonic()
+        probability = self._core.reject_probability(now)
         # Draw only when there is something to decide: a healthy backend costs no random number.
         if not probability or self._rng.random() >= probability:
             return
+        self._core.shed(now)
         if self._listeners.active:
             emit(self._listeners, CallRejected(self.name, "throttled", None))
         raise RateLimitedError(
@@ -133,15 +142,21 @@ class Throttle(Policy):
             policy=self.name,
         )
 
-    def _settle(self, exc: Exception | None) -> None:
-        if exc is None or not self._refused(exc):
-            self._core.accepted(self._clock.monotonic())
+    def _settle(self, exc: BaseException | None) -> None:
+        """Count the backend's answer; control flow (cancellation, Ctrl-C) is no answer."""
+        if exc is None:
+            self._core.answered(self._clock.monotonic(), accepted=True)
+        elif isinstance(exc, Exception):
+            accepted = not self._refused(exc)
+            self._core.answered(self._clock.monotonic(), accepted=accepted)
 
     def _run(self, fn: Callable[..., R], args: Args, kwargs: Kwargs) -> R:
         self._admit()
         try:
             result = fn(*args, **kwargs)
-        except Exception as exc:
+            if hasattr(result, "__await__"):
+                refuse_awaitable(fn, result)
+        except BaseException as exc:
             self._settle(exc)
             raise
         self._settle(None)
@@ -151,7 +166,7 @@ class Throttle(Policy):
         self._admit()
         try:
             result = await fn(*args, **kwargs)
-        except Exception as exc:
+        except BaseException as exc:
             self._settle(exc)
             raise
         self._settle(None)

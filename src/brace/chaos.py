@@ -34,10 +34,10 @@ from datetime import timedelta
 from typing import Any, Final, Generic, TypeVar
 
 from brace import _validate
-from brace._clock import SYSTEM_CLOCK, Clock
+from brace._clock import Clock
 from brace._errors import ConfigError
 from brace._events import Event, emit
-from brace._policy import Args, Kwargs, Policy
+from brace._policy import Args, Kwargs, Policy, refuse_awaitable
 
 __all__ = ["Fault", "Injected", "Latency", "Result", "env"]
 
@@ -108,7 +108,7 @@ class _Chaos(Policy, Generic[T]):
         if rng is not None and not isinstance(rng, random.Random):
             raise ConfigError(f"rng={rng!r} is not allowed; expected a random.Random or None")
         self._rng = random.Random() if rng is None else rng  # noqa: S311 - not for security
-        self._clock: Clock = SYSTEM_CLOCK if clock is None else clock
+        self._clock: Clock = _validate.clock("clock", clock)
         self._configure(what)
 
     def _configure(self, what: T) -> None:
@@ -130,13 +130,15 @@ class _Chaos(Policy, Generic[T]):
 
     def _run(self, fn: Callable[..., R], args: Args, kwargs: Kwargs) -> R:
         pause = self._decide()
-        if pause is None:
-            return fn(*args, **kwargs)
-        if pause >= 0.0:
+        if pause is not None:
+            if pause < 0.0:
+                answer: R = self._answer
+                return answer
             self._clock.sleep(pause)
-            return fn(*args, **kwargs)
-        answer: R = self._answer
-        return answer
+        result = fn(*args, **kwargs)
+        if hasattr(result, "__await__"):
+            refuse_awaitable(fn, result)
+        return result
 
     async def _arun(self, fn: Callable[..., Awaitable[R]], args: Args, kwargs: Kwargs) -> R:
         pause = self._decide()
