@@ -6,7 +6,7 @@ import asyncio
 import contextvars
 import math
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
@@ -203,3 +203,90 @@ def test_one_deadline_object_shared_by_threads(clock: VirtualClock) -> None:
     for t in threads:
         t.join()
     assert seen == [None] * 4
+
+
+# -- a Timeout is a deadline for what runs inside it ---------------------------------------
+
+
+def test_remaining_inside_a_timeout_is_the_timeout(driver: Driver, clock: VirtualClock) -> None:
+    timeout = brace.Timeout(0.3, clock=clock)
+    assert driver.run(timeout, brace.remaining) == pytest.approx(0.3)
+
+
+def test_remaining_inside_a_timeout_is_the_tighter_bound(
+    driver: Driver, clock: VirtualClock
+) -> None:
+    with brace.deadline(5.0, clock=clock):
+        assert driver.run(brace.Timeout(0.3, clock=clock), brace.remaining) == pytest.approx(0.3)
+    with brace.deadline(0.2, clock=clock):
+        assert driver.run(brace.Timeout(0.3, clock=clock), brace.remaining) == pytest.approx(0.2)
+    assert brace.remaining() is None  # nothing stays in force after the call
+
+
+def test_an_inner_policy_stops_at_the_timeout_it_runs_in(clock: VirtualClock) -> None:
+    # A Retry inside a Timeout gives up rather than sleep past the timeout, and says so.
+    retry = brace.Retry(attempts=5, backoff=brace.Backoff.constant(0.2), clock=clock)
+    policy = brace.pipeline(brace.Timeout(0.3, clock=clock), retry)
+    calls = 0
+
+    def fail() -> None:
+        nonlocal calls
+        calls += 1
+        raise ConnectionError("down")
+
+    with pytest.raises(ConnectionError) as info:
+        policy.call(fail)
+    assert calls == 2  # waiting 0.2 s a second time would pass the 0.3 s timeout
+    assert "would pass the deadline" in info.value.__notes__[0]
+
+
+def test_an_expired_timeout_inside_reports_timeout_as_its_source(clock: VirtualClock) -> None:
+    inner = brace.Bulkhead("inner", max_concurrent=1)
+
+    def late() -> None:
+        clock.advance(1.0)
+        inner.call(lambda: None)  # enters after the timeout's time is up
+
+    with pytest.raises(brace.TimeoutExceededError) as info:
+        brace.Timeout(0.5, clock=clock).call(late)
+    assert (info.value.source, info.value.timeout, info.value.policy) == ("timeout", 0.5, "inner")
+
+
+# -- exits are paired with entries --------------------------------------------------------
+
+
+def test_a_deadline_left_out_of_order_raises_instead_of_mispairing() -> None:
+    def stream() -> Iterator[int]:
+        with brace.deadline(0.5):
+            yield 1
+            yield 2
+
+    def scenario() -> None:
+        items = stream()
+        next(items)  # the producer's deadline is now current in the consumer
+        with brace.deadline(30.0):
+            assert brace.remaining() == pytest.approx(0.5, abs=0.1)  # the earlier one holds
+            with pytest.raises(RuntimeError, match="left out of order"):
+                list(items)  # the producer leaves its block while the consumer's is open
+        assert brace.remaining() is None  # the producer's block is gone, not left in force
+
+    contextvars.copy_context().run(scenario)
+    assert brace.remaining() is None
+
+
+def test_a_deadline_left_in_another_context_raises() -> None:
+    block = brace.deadline(5.0)
+    entered = contextvars.copy_context()
+    entered.run(block.__enter__)
+    with pytest.raises(RuntimeError, match="out of order"):
+        block.__exit__(None, None, None)  # this context never entered it
+
+
+def test_nested_entries_of_one_deadline_object_leave_in_order(clock: VirtualClock) -> None:
+    block = brace.deadline(5.0, clock=clock)
+    with block:
+        clock.advance(1.0)
+        with block:
+            assert brace.remaining() == pytest.approx(4.0)
+        assert brace.remaining() == pytest.approx(4.0)
+    assert brace.remaining() is None

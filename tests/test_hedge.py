@@ -344,3 +344,36 @@ def test_repr_shows_the_delay_as_given() -> None:
 
 def test_the_hedging_guide_example_runs() -> None:
     runpy.run_path(str(DOCS / "hedging.py"), run_name="__main__")
+
+
+async def test_a_caller_cancelled_again_during_cleanup_still_waits_for_every_attempt() -> None:
+    # asyncio.TaskGroup's rule: however often the caller is cancelled, the attempts are all
+    # cancelled and awaited before the cancellation propagates.
+    all_started = asyncio.Event()
+    unwinding: list[asyncio.Event] = []
+
+    async def stubborn(n: int) -> str:
+        if n == 2:
+            all_started.set()
+        try:
+            return await hang(n)
+        finally:
+            done = asyncio.Event()
+            unwinding.append(done)
+            await done.wait()  # takes its time to unwind, as a connection close would
+
+    attempts = Attempts(stubborn, stubborn, stubborn)
+    call = asyncio.create_task(brace.Hedge(delay=0, max_extra=2)(attempts)("x"))
+    await all_started.wait()
+    call.cancel()
+    while len(unwinding) < 3:
+        await asyncio.wait([call], timeout=0.001)
+    call.cancel()  # again, while the attempts are unwinding
+    await asyncio.wait([call], timeout=0.01)
+    assert not call.done()  # still waiting for the attempts
+    for done in unwinding:
+        done.set()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    assert sorted(attempts.finished) == [0, 1, 2]
+    assert {asyncio.current_task()} == asyncio.all_tasks()

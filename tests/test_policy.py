@@ -6,14 +6,16 @@ import asyncio
 import functools
 import inspect
 import threading
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from unittest.mock import AsyncMock
 
 import pytest
 
 import brace
 from brace._policy import CONTROL_FLOW
+from brace.testing import VirtualClock
 from tests.conftest import Driver
 
 
@@ -157,7 +159,7 @@ def test_decorating_a_non_callable_is_a_type_error() -> None:
     with pytest.raises(TypeError, match="callable; got 42"):
         Recording("r")(42)  # type: ignore[call-overload]
     with pytest.raises(TypeError, match="callable"):
-        brace.pipeline()("not a function")
+        brace.pipeline()("not a function")  # type: ignore[call-overload]
 
 
 def test_policy_name_must_be_a_non_empty_string() -> None:
@@ -322,3 +324,123 @@ def test_call_and_acall_on_a_plain_function_reference() -> None:
     part = functools.partial(add, 1)
     assert policy.call(part, 2) == 3
     assert asyncio.run(policy.acall(functools.partial(aadd, 1), 2)) == 3
+
+
+# -- call() and acall() refuse what they cannot protect, before running anything ------------
+
+
+def every_policy() -> list[brace.Policy]:
+    clock = VirtualClock()
+    return [
+        brace.Retry(attempts=3, clock=clock),
+        brace.CircuitBreaker("b", consecutive_failures=1, clock=clock),
+        brace.Bulkhead("k", max_concurrent=1),
+        brace.Timeout(1.0),
+        brace.RateLimiter("r", rate=100),
+        brace.Throttle(),
+        brace.Fallback(["fallback"]),
+        brace.LastGood(60.0),
+        brace.pipeline(brace.Retry(attempts=2, clock=clock), brace.Bulkhead(max_concurrent=1)),
+    ]
+
+
+@pytest.mark.parametrize("policy", every_policy(), ids=repr)
+async def test_acall_with_a_sync_function_is_a_type_error_before_it_runs(
+    policy: brace.Policy,
+) -> None:
+    ran: list[int] = []
+
+    def charge() -> int:
+        ran.append(1)
+        return 1
+
+    with pytest.raises(TypeError, match="synchronous"):
+        await policy.acall(charge)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="synchronous"):
+        await policy.acall(lambda: charge())  # type: ignore[arg-type,return-value]  # noqa: PLW0108
+    assert ran == []
+
+
+@pytest.mark.parametrize("policy", every_policy(), ids=repr)
+def test_call_with_an_async_function_is_a_type_error_before_it_runs(
+    policy: brace.Policy,
+) -> None:
+    async def fetch() -> int:
+        return 1
+
+    with pytest.raises(TypeError, match=r"acall"):
+        policy.call(fetch)  # type: ignore[unused-coroutine]
+
+
+@pytest.mark.parametrize("policy", every_policy(), ids=repr)
+def test_call_with_a_generator_function_is_refused_as_decoration_is(
+    policy: brace.Policy,
+) -> None:
+    def stream() -> Iterator[int]:
+        yield 1
+
+    async def astream() -> AsyncIterator[int]:
+        yield 1
+
+    with pytest.raises(TypeError, match="generator function"):
+        policy.call(stream)
+    with pytest.raises(TypeError, match="generator function"):
+        asyncio.run(policy.acall(astream))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("policy", every_policy(), ids=repr)
+def test_a_sync_call_returning_an_awaitable_is_a_type_error(policy: brace.Policy) -> None:
+    checkpoint = brace.SystemClock().asleep
+
+    def sneaky() -> Any:
+        return checkpoint(0.5)
+
+    with pytest.raises(TypeError, match="returned the awaitable"):
+        policy.call(sneaky)
+    with pytest.raises(TypeError, match="returned the awaitable"):
+        policy(sneaky)()
+
+
+def test_an_awaitable_result_is_never_recorded_as_a_success() -> None:
+    breaker = brace.CircuitBreaker("b", consecutive_failures=1)
+    retry = brace.Retry(attempts=3, backoff=[0.0, 0.0])
+    calls = 0
+    checkpoint = brace.SystemClock().asleep
+
+    @brace.pipeline(retry, breaker)
+    def sneaky() -> Any:
+        nonlocal calls
+        calls += 1
+        return checkpoint(0.5)
+
+    with pytest.raises(TypeError):
+        sneaky()
+    assert calls == 1  # a programming error: retried by nobody
+    assert breaker.metrics().calls == 0  # neither a success nor a failure of the dependency
+
+
+def test_objects_with_an_async_call_and_mocks_are_async_callables() -> None:
+    class Client:
+        async def __call__(self) -> int:
+            return 7
+
+    policy = brace.Retry(attempts=1)
+    assert asyncio.run(policy.acall(Client())) == 7
+    assert asyncio.run(policy.acall(AsyncMock(return_value=8))) == 8
+
+
+def test_a_class_whose_instances_are_async_callables_is_constructed_synchronously() -> None:
+    built = 0
+
+    class Handler:
+        def __init__(self) -> None:
+            nonlocal built
+            built += 1
+
+        async def __call__(self) -> int:
+            return 1
+
+    wrapped = brace.Retry(attempts=2)(Handler)
+    instance = wrapped()
+    assert isinstance(instance, Handler)
+    assert built == 1

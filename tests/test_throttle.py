@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import random
 import threading
@@ -250,3 +251,38 @@ class ThrottleModel(RuleBasedStateMachine):
 
 TestThrottleModel = ThrottleModel.TestCase
 TestThrottleModel.settings = settings(max_examples=50, stateful_step_count=40, deadline=None)
+
+
+async def test_cancelled_calls_are_never_counted_as_refusals() -> None:
+    throttle = Throttle(rng=random.Random(1))
+    gate = asyncio.Event()
+
+    @throttle
+    async def slow() -> str:
+        await gate.wait()
+        return "ok"
+
+    calls = [asyncio.ensure_future(slow()) for _ in range(100)]
+    await asyncio.wait(calls, timeout=0.01)
+    for call in calls:
+        call.cancel()  # the client gave up; the backend refused nothing
+    outcomes = await asyncio.gather(*calls, return_exceptions=True)
+    assert all(isinstance(outcome, asyncio.CancelledError) for outcome in outcomes)
+    assert throttle.reject_probability() == 0.0
+
+
+async def test_a_burst_of_concurrent_calls_to_a_healthy_backend_is_not_shed() -> None:
+    # Calls in flight are neither requests nor accepts until they answer.
+    throttle = Throttle(rng=random.Random(1))
+    gate = asyncio.Event()
+
+    @throttle
+    async def slow() -> str:
+        await gate.wait()
+        return "ok"
+
+    calls = [asyncio.ensure_future(slow()) for _ in range(100)]
+    await asyncio.wait(calls, timeout=0.01)
+    gate.set()
+    assert await asyncio.gather(*calls) == ["ok"] * 100
+    assert throttle.reject_probability() == 0.0

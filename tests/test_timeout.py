@@ -404,3 +404,70 @@ def test_inside_a_deadline_an_expired_entry_is_refused(driver: Driver, clock: Vi
 
 def test_docs_example_runs() -> None:
     runpy.run_path(str(EXAMPLES / "timeouts.py"), run_name="__main__")
+
+
+# -- max_abandoned is a bound on threads, under any concurrency -----------------------------
+
+
+def test_max_abandoned_bounds_threads_left_behind_by_concurrent_callers(
+    release: threading.Event,
+) -> None:
+    # 40 threads call a hung function at once: only max_abandoned may ever be left running.
+    timeout = brace.Timeout(0.05, max_abandoned=4)
+    outcomes: list[str] = []
+    lock = threading.Lock()
+    start = threading.Barrier(40)
+
+    def caller() -> None:
+        start.wait()
+        try:
+            timeout.call(release.wait)
+        except brace.BraceError as exc:
+            with lock:
+                outcomes.append(type(exc).__name__)
+
+    threads = [threading.Thread(target=caller) for _ in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    metrics = timeout.metrics()
+    assert metrics.abandoned_running <= 4
+    assert outcomes.count("TimeoutExceededError") <= 4
+    assert outcomes.count("BulkheadFullError") >= 36
+    assert metrics.rejected == outcomes.count("BulkheadFullError")
+    release.set()
+    wait_until_abandoned_calls_finish(timeout)
+    assert timeout._busy == 0
+    assert timeout.call(lambda: "ok") == "ok"
+
+
+def test_calls_in_flight_count_against_max_abandoned(release: threading.Event) -> None:
+    timeout = brace.Timeout(30.0, max_abandoned=1)
+    inside = threading.Event()
+
+    def hold() -> str:
+        inside.set()
+        release.wait()
+        return "done"
+
+    holder = threading.Thread(target=timeout.call, args=(hold,))
+    holder.start()
+    inside.wait(10)
+    with pytest.raises(brace.BulkheadFullError, match="max_abandoned=1"):
+        timeout.call(lambda: "second")
+    release.set()
+    holder.join(10)
+    assert timeout.call(lambda: "after") == "after"
+
+
+def test_a_sync_call_returning_an_awaitable_is_a_type_error() -> None:
+    ran = []
+
+    def sneaky() -> Any:
+        ran.append(1)
+        return checkpoint(0.5)
+
+    with pytest.raises(TypeError, match="returned the awaitable 'coroutine'"):
+        brace.Timeout(0.1).call(sneaky)
+    assert ran == [1]

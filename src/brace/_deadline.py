@@ -48,9 +48,11 @@ class Expiry:
         source: ``"deadline"`` (a `brace.deadline`) or ``"timeout"`` (a `brace.Timeout`).
         owner: The `Deadline` (or Timeout) that installed it; pairs exits with entries.
         token: The contextvar token of the installing ``set``, for an exact restore.
+        closed: Its block was left out of order; once no longer covered by
+            a later deadline, it is dropped rather than left in force.
     """
 
-    __slots__ = ("clock", "expires", "outer", "owner", "seconds", "source", "token")
+    __slots__ = ("clock", "closed", "expires", "outer", "owner", "seconds", "source", "token")
 
     def __init__(  # noqa: PLR0917 - built on hot paths: positional is cheaper
         self,
@@ -68,6 +70,7 @@ class Expiry:
         self.source: Source = source
         self.owner = owner
         self.token: contextvars.Token[Expiry | None] | None = None
+        self.closed = False  # its block was left out of order: skipped when uncovered
 
     def left(self) -> float:
         """Seconds until the expiry (negative once passed)."""
@@ -121,6 +124,7 @@ class Deadline:
         # see each other's nodes; within one context the innermost node must be ours.
         node = _CURRENT.get()
         if node is None or node.owner is not self or node.token is None:
+            self._close_out_of_order(node)
             raise RuntimeError(
                 f"{self!r} was left out of order: the deadline in force is not the one this "
                 "block entered. Deadlines must be left in the reverse order they were entered, "
@@ -133,6 +137,19 @@ class Deadline:
             raise RuntimeError(
                 f"{self!r} was left in a different context from the one that entered it"
             ) from None
+        uncovered = _CURRENT.get()
+        if uncovered is not None and uncovered.closed:
+            while uncovered is not None and uncovered.closed:
+                uncovered = uncovered.outer
+            _CURRENT.set(uncovered)  # drop blocks already left out of order
+
+    def _close_out_of_order(self, node: Expiry | None) -> None:
+        """Mark this object's innermost open node in ``node``'s chain as left."""
+        while node is not None:
+            if node.owner is self and not node.closed:
+                node.closed = True
+                return
+            node = node.outer
 
     def __repr__(self) -> str:
         return f"brace.deadline({self.seconds!r})"

@@ -18,7 +18,7 @@ from brace._clock import Clock
 from brace._errors import ConfigError, RejectedError, set_note
 from brace._events import FallbackUsed, emit
 from brace._last_good import LastGood
-from brace._policy import Args, Kwargs, Policy, _is_async_callable
+from brace._policy import Args, AwaitableResultError, Kwargs, Policy, _is_async_callable
 from brace._substitute import ACALL, CACHE, CALL, VALUE, Alternative, Flow, Substitute
 
 __all__ = ["Fallback"]
@@ -131,6 +131,8 @@ class Fallback(Substitute):
     # -- the core: which alternative answers ---------------------------------------------
 
     def _handles(self, exc: Exception) -> bool:
+        if isinstance(exc, AwaitableResultError):
+            return False  # a programming error: an alternative would only hide it
         return isinstance(exc, RejectedError) or self._on(exc)
 
     def _rejects(self, result: object) -> bool:

@@ -334,20 +334,20 @@ class _Race:
     async def cancel_all(self) -> None:
         """Cancel the attempts still running and wait until every one has finished.
 
-        However often the caller is cancelled meanwhile, it keeps cancelling and
-        waiting (as `asyncio.TaskGroup` does) and re-raises the cancellation only
-        once nothing is left running.
+        However often the caller is cancelled meanwhile, it keeps waiting (as
+        `asyncio.TaskGroup` does) and re-raises the cancellation only once
+        nothing is left running.
         """
         self._disarm()
         tasks = self.tasks
         interrupted: BaseException | None = None
+        for task in tasks:
+            task.cancel()
         while True:
-            for task in tasks:
-                task.cancel()
             try:
                 await asyncio.wait(tasks)
             except asyncio.CancelledError as exc:
-                interrupted = exc
+                interrupted = exc  # cancelled again: the attempts are already told; keep waiting
             if all(task.done() for task in tasks):
                 break
         for task in tasks:

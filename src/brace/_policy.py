@@ -157,12 +157,16 @@ def refuse_awaitable(fn: object, result: object, *, direct: bool | None = None) 
         raise _awaitable_error(fn, result)
 
 
-def _awaitable_error(fn: object, result: object) -> TypeError:
+class AwaitableResultError(TypeError):
+    """A sync call returned an awaitable: a programming error, never retried or served around."""
+
+
+def _awaitable_error(fn: object, result: object) -> AwaitableResultError:
     """The error for a synchronous call that returned an awaitable (which would run unprotected)."""
     close = getattr(result, "close", None)
     if inspect.iscoroutine(result) and callable(close):
         close()  # never awaited, on purpose: no "coroutine was never awaited" warning
-    return TypeError(
+    return AwaitableResultError(
         f"{fn!r} was called as a synchronous function but returned the awaitable "
         f"{type(result).__name__!r}: the work would run later, outside every policy. "
         "Make it an async def function (the policy then awaits it), or await inside it"

@@ -22,7 +22,15 @@ from brace._clock import Clock, await_wait, wait
 from brace._deadline import _CURRENT, Expiry, check_deadline
 from brace._errors import REJECTIONS, ConfigError, RejectedError, TimeoutExceededError, set_note
 from brace._events import BudgetExhausted, GaveUp, RetryScheduled, emit
-from brace._policy import Args, Kwargs, Policy, calls_user_code, refuse_awaitable, shell
+from brace._policy import (
+    Args,
+    AwaitableResultError,
+    Kwargs,
+    Policy,
+    calls_user_code,
+    refuse_awaitable,
+    shell,
+)
 from brace._retry_after import RetryAfterHook, retry_after_of
 from brace._retry_core import Budget, CallState, GiveUp, Rejected, RetryCore
 
@@ -71,9 +79,14 @@ def _skipped_rejections(on: object) -> tuple[type[RejectedError], ...]:
 def _retryable(
     catch: tuple[type[Exception], ...],
     predicate: Callable[[BaseException], bool] | None,
-    skipped: tuple[type[RejectedError], ...],
+    rejections: tuple[type[RejectedError], ...],
 ) -> Callable[[BaseException], bool]:
-    """Whether a failed attempt's exception is one to retry (asked on failure paths only)."""
+    """Whether a failed attempt's exception is one to retry (asked on failure paths only).
+
+    Never: a rejection ``on`` does not name, an awaitable returned by a sync
+    call (a programming error), a passed deadline.
+    """
+    skipped = (*rejections, AwaitableResultError)
 
     def retryable(exc: BaseException) -> bool:
         if not isinstance(exc, catch) or isinstance(exc, skipped):

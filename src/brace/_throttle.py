@@ -25,7 +25,7 @@ from brace._budget import SlidingCount
 from brace._clock import Clock
 from brace._errors import ConfigError, RateLimitedError
 from brace._events import CallRejected, emit
-from brace._policy import Args, Kwargs, Policy, refuse_awaitable
+from brace._policy import Args, AwaitableResultError, Kwargs, Policy, refuse_awaitable
 
 __all__ = ["Throttle", "ThrottleCore"]
 
@@ -143,10 +143,14 @@ class Throttle(Policy):
         )
 
     def _settle(self, exc: BaseException | None) -> None:
-        """Count the backend's answer; control flow (cancellation, Ctrl-C) is no answer."""
+        """Count the backend's answer.
+
+        Control flow (cancellation, Ctrl-C) is no answer, nor is an awaitable
+        returned by a sync call (a programming error).
+        """
         if exc is None:
             self._core.answered(self._clock.monotonic(), accepted=True)
-        elif isinstance(exc, Exception):
+        elif isinstance(exc, Exception) and not isinstance(exc, AwaitableResultError):
             accepted = not self._refused(exc)
             self._core.answered(self._clock.monotonic(), accepted=accepted)
 
