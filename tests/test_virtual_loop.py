@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import random
 import threading
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 import pytest
 
@@ -13,6 +16,24 @@ from brace.testing import VirtualClock, VirtualEventLoop, run
 
 # The loop's own timers are what these tests pin, so they call asyncio's sleep directly.
 sleep = asyncio.sleep  # noqa: TID251
+
+T = TypeVar("T")
+
+
+def _work_for_real(seconds: float, value: T) -> T:
+    # Thread work that takes real time, which the virtual clock knows nothing about.
+    threading.Event().wait(seconds)
+    return value
+
+
+def _run_or_fail_after(seconds: float, main: Coroutine[Any, Any, T], clock: VirtualClock) -> T:
+    # run(), on a thread, failing instead of hanging if the loop holds virtual time forever.
+    result: list[T] = []
+    runner = threading.Thread(target=lambda: result.append(run(main, clock)), daemon=True)
+    runner.start()
+    runner.join(seconds)
+    assert not runner.is_alive(), "the loop never let virtual time move on"
+    return result[0]
 
 
 def test_asyncio_sleep_moves_virtual_time_exactly_and_takes_no_real_time() -> None:
@@ -165,6 +186,129 @@ def test_work_from_another_thread_wakes_an_idle_virtual_loop() -> None:
     assert run(main(), clock) == "from a thread"
     assert started.is_set()
     assert clock.monotonic() == 0.0
+
+
+def test_a_short_timeout_around_to_thread_work_taking_real_time_does_not_fire() -> None:
+    clock = VirtualClock()
+
+    async def main() -> str:
+        async with asyncio.timeout(0.01):
+            return await asyncio.to_thread(_work_for_real, 0.1, "done")
+
+    assert run(main(), clock) == "done"
+    assert clock.monotonic() == 0.0
+
+
+def test_timers_wait_while_a_thread_works_and_fire_after_it_reports_back() -> None:
+    clock = VirtualClock()
+    order: list[tuple[str, float]] = []
+
+    async def sleeper() -> None:
+        await sleep(1.0)
+        order.append(("timer", clock.monotonic()))
+
+    async def worker() -> None:
+        await asyncio.to_thread(_work_for_real, 0.05, None)
+        order.append(("thread", clock.monotonic()))
+
+    async def main() -> None:
+        await asyncio.gather(sleeper(), worker())
+
+    run(main(), clock)
+    assert order == [("thread", 0.0), ("timer", 1.0)]
+
+
+def test_run_in_executor_on_an_executor_of_ones_own_holds_virtual_time() -> None:
+    clock = VirtualClock()
+
+    async def main() -> str:
+        loop = asyncio.get_running_loop()
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            async with asyncio.timeout(0.01):
+                return await loop.run_in_executor(pool, _work_for_real, 0.05, "pool")
+
+    assert run(main(), clock) == "pool"
+    assert clock.monotonic() == 0.0
+
+
+def test_a_thread_whose_awaiter_was_cancelled_still_holds_time_until_it_finishes() -> None:
+    clock = VirtualClock()
+    started, finished = threading.Event(), threading.Event()
+
+    def work() -> None:
+        started.set()
+        _work_for_real(0.05, None)
+        finished.set()
+
+    async def main() -> tuple[bool, float]:
+        abandoned = asyncio.ensure_future(asyncio.to_thread(work))
+        await asyncio.to_thread(started.wait, 5.0)
+        abandoned.cancel()
+        await sleep(1.0)
+        return finished.is_set(), clock.monotonic()
+
+    assert _run_or_fail_after(10.0, main(), clock) == (True, 1.0)
+
+
+def test_work_cancelled_before_its_thread_started_releases_the_clock() -> None:
+    clock = VirtualClock()
+    gate = threading.Event()
+
+    async def main() -> float:
+        loop = asyncio.get_running_loop()
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            busy = loop.run_in_executor(pool, gate.wait, 5.0)
+            queued = loop.run_in_executor(pool, _work_for_real, 0.0, None)
+            queued.cancel()  # still queued behind `busy`: it never runs
+            await sleep(0)
+            gate.set()
+            await busy
+        await sleep(1.0)
+        return clock.monotonic()
+
+    assert _run_or_fail_after(10.0, main(), clock) == 1.0
+
+
+def test_thread_work_that_raises_releases_the_clock() -> None:
+    clock = VirtualClock()
+
+    def fail() -> None:
+        raise LookupError("from a thread")
+
+    async def main() -> float:
+        with pytest.raises(LookupError, match="from a thread"):
+            await asyncio.to_thread(fail)
+        await sleep(1.0)
+        return clock.monotonic()
+
+    assert _run_or_fail_after(10.0, main(), clock) == 1.0
+
+
+def test_shutting_the_default_executor_down_takes_no_virtual_time() -> None:
+    clock = VirtualClock()
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        await asyncio.to_thread(_work_for_real, 0.0, None)
+        async with asyncio.timeout(0.01):
+            await loop.shutdown_default_executor()
+
+    run(main(), clock)
+    assert clock.monotonic() == 0.0
+
+
+def test_a_callback_from_a_thread_of_ones_own_wakes_an_idle_virtual_loop() -> None:
+    async def main() -> str:
+        loop = asyncio.get_running_loop()
+        reply: asyncio.Future[str] = loop.create_future()
+        thread = threading.Thread(target=loop.call_soon_threadsafe, args=(reply.set_result, "hi"))
+        thread.start()
+        try:
+            return await reply
+        finally:
+            thread.join()
+
+    assert run(main()) == "hi"
 
 
 def test_run_propagates_the_coroutine_exception() -> None:

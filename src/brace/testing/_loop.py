@@ -8,6 +8,12 @@ timers (`asyncio.sleep`, `asyncio.timeout`, `asyncio.wait_for`,
 same ``clock=``) therefore share one timeline that jumps forward whenever
 every task is waiting.
 
+Work handed to real threads is the one thing the loop cannot jump over: a call
+in an executor (`asyncio.to_thread`, ``run_in_executor``) and the default
+executor's shutdown take real time the virtual clock knows nothing about. The
+loop counts them and, while any is outstanding, waits for real (in ``select``)
+instead of moving the clock, so no timer fires early because a thread was slow.
+
 Timers live in a heap of ``(when, sequence, handle)`` tuples, which the heap
 compares in C (asyncio's own heap calls a Python ``__lt__`` per comparison),
 and equal times run in the order they were scheduled, so a simulation's
@@ -17,6 +23,8 @@ result is deterministic.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import heapq
 import itertools
 from collections.abc import Callable, Coroutine
@@ -45,9 +53,19 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
     `asyncio.wait_for` all see one time. Use it through `brace.testing.run`,
     or as ``asyncio.Runner(loop_factory=VirtualEventLoop)``.
 
-    Callbacks from other threads (``call_soon_threadsafe``,
-    ``run_in_executor``) still work, in real time: the loop waits for them
-    only when no timer is pending, and never lets the clock wait for them.
+    Work on real threads holds virtual time still until it reports back: a
+    call in an executor (`asyncio.to_thread`, ``run_in_executor``, with the
+    default or any other executor) counts from submission until its thread
+    finishes, even if its awaiter was cancelled, and the default executor's
+    shutdown counts until its threads are joined. Meanwhile the loop runs
+    what is ready and otherwise waits for the thread in real time, so a short
+    `asyncio.timeout` around slow thread work does not fire, and shutting the
+    executor down takes no virtual time. A thread must therefore not itself
+    wait for virtual time to pass on the loop (say, block on
+    ``run_coroutine_threadsafe(...).result()`` of a coroutine that sleeps):
+    the two would wait for each other. A thread started some other way is
+    invisible to the loop: its ``call_soon_threadsafe`` callbacks wake an
+    idle loop, but the clock does not wait for them.
 
     Args:
         clock: The clock to run on. Default: a new `VirtualClock` at 0.
@@ -60,6 +78,8 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         # Any: asyncio's private handle fields (_scheduled) are not in typeshed.
         self._timers: list[tuple[float, int, Any]] = []
         self._sequence = itertools.count()
+        # Work running on real threads that virtual time waits for; touched on the loop thread only.
+        self._threads = 0
         super().__init__()
         # The selector's fd table (a dict, so len() is cheap); a live view if it has none.
         selector: Any = self._selector  # type: ignore[attr-defined]
@@ -86,6 +106,57 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         marked._scheduled = True
         return timer
 
+    def run_in_executor(
+        self,
+        executor: concurrent.futures.Executor | None,
+        func: Callable[[*Ts], T],
+        *args: *Ts,
+    ) -> asyncio.Future[T]:
+        """Run ``func(*args)`` in ``executor`` (default: the loop's thread pool).
+
+        As `asyncio.AbstractEventLoop.run_in_executor`, and virtual time stands
+        still from now until the call has finished on its thread.
+        """
+        # asyncio's own method, which keeps the executor's future to itself: the hold needs it.
+        base: Any = self
+        self._check_closed()  # type: ignore[attr-defined]
+        if self.get_debug():
+            base._check_callback(func, "run_in_executor")
+        if executor is None:
+            base._check_default_executor()
+            if base._default_executor is None:
+                base._default_executor = concurrent.futures.ThreadPoolExecutor(
+                    thread_name_prefix="asyncio"
+                )
+            executor = base._default_executor
+        work = executor.submit(func, *args)
+        future = asyncio.wrap_future(work, loop=self)
+        self._threads += 1
+        # Added after wrap_future's own callback, so the result is on the loop before the hold ends.
+        work.add_done_callback(self._thread_finished)
+        return future
+
+    async def shutdown_default_executor(self, *args: Any) -> None:
+        """Shut the default executor down, holding virtual time until its threads are joined.
+
+        Joining takes real time, and Python 3.13 bounds it with an
+        `asyncio.timeout` (``args`` is passed through: 3.12+ take a
+        ``timeout``), which in virtual time would otherwise expire at once.
+        """
+        self._threads += 1
+        try:
+            await super().shutdown_default_executor(*args)
+        finally:
+            self._threads -= 1
+
+    def _thread_finished(self, _work: concurrent.futures.Future[Any]) -> None:
+        # Runs on the worker thread (or here, if the work was cancelled before it started).
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nothing is left to hold
+            self.call_soon_threadsafe(self._release_thread)
+
+    def _release_thread(self) -> None:
+        self._threads -= 1
+
     def close(self) -> None:
         """Close the loop and drop every pending timer."""
         super().close()
@@ -102,15 +173,17 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
             base._timer_cancelled_count -= 1
             heapq.heappop(timers)[2]._scheduled = False
         ready = base._ready
-        idle = not ready and not base._stopping
-        if idle and not timers:
-            # Nothing can happen but a callback from another thread: wait for it for real.
+        clock = self.clock
+        # Nothing to run now: what comes next is a future timer or a callback from a thread.
+        idle = not ready and not base._stopping and (not timers or timers[0][0] > clock._now)
+        if idle and (not timers or self._threads):
+            # Only a thread can make progress (and work on threads holds the clock): wait for
+            # its callback for real.
             base._process_events(base._selector.select(None))
         elif len(self._fds) > 1:
             # Sockets besides the self-pipe are registered: poll them, never wait.
             base._process_events(base._selector.select(0))
-        clock = self.clock
-        if idle and timers and not ready and timers[0][0] > clock._now:
+        if idle and timers and not ready and not self._threads:
             with clock._lock:
                 clock._now = max(clock._now, timers[0][0])
         now = clock._now
