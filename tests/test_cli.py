@@ -93,7 +93,18 @@ def test_without_rich_a_plain_table_is_printed(
     monkeypatch.setitem(sys.modules, "rich.table", None)
     assert main(["simulate", str(tiny), "--strategy", "no-retry"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[1].split() == ["strategy", "success", "p50", "p99", "amplification", "recovery"]
+    assert lines[1].split() == [
+        "strategy",
+        "served",
+        "fresh",
+        "degraded",
+        "p50",
+        "p99",
+        "amplification",
+        "incident",
+        "load",
+        "recovery",
+    ]
     assert lines[2].startswith("no-retry")
 
 
@@ -150,7 +161,10 @@ def test_contention_writes_the_sweep_layout(tmp_path: Path) -> None:
     [
         (
             ["simulate", "nope"],
-            "unknown scenario 'nope'; expected one of brownout, contention, outage, overload-spike",
+            (
+                "unknown scenario 'nope'; expected one of brownout, bulkhead, contention, "
+                "outage, overload-spike"
+            ),
         ),
         (
             ["simulate", "TINY", "--strategy", "no_such_module:factory"],

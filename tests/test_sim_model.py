@@ -29,23 +29,24 @@ from brace.sim import (
     builtin_scenarios,
     load_scenario,
 )
+from brace.sim._live import LiveService
 from brace.sim._load import start_load
 from brace.sim._metrics import percentile, recovery_seconds
-from brace.sim._model import Dependency
+from brace.sim._model import Request
 from brace.testing import run
 
 
-def _drive(service: Service, starts: list[float], horizon: float) -> tuple[list[str], Dependency]:
+def _drive(service: Service, starts: list[float], horizon: float) -> tuple[list[str], LiveService]:
     """Send one attempt at each start time; return each outcome as 'ok@t' / error name."""
     outcomes: list[str] = []
 
-    async def main() -> Dependency:
+    async def main() -> LiveService:
         loop = asyncio.get_running_loop()
-        dep = Dependency(service, loop, random.Random(1), lambda now: None)
+        dep = LiveService(service, loop, random.Random(1), lambda now: None)
 
         async def one() -> None:
             try:
-                await dep.call()
+                await dep.call(Request(1))
                 outcomes.append(f"ok@{loop.time():g}")
             except DependencyError as exc:
                 outcomes.append(f"{type(exc).__name__}@{loop.time():g}")
@@ -112,13 +113,13 @@ def test_capacity_drop_queues_new_work_and_restores_servers_after() -> None:
 def test_abandoned_work_still_occupies_the_server() -> None:
     async def main() -> list[str]:
         loop = asyncio.get_running_loop()
-        dep = Dependency(
+        dep = LiveService(
             Service(servers=1, latency=Constant(1.0)), loop, random.Random(1), lambda t: None
         )
-        first = loop.create_task(dep.call())
+        first = loop.create_task(dep.call(Request(1)))
         await asyncio.sleep(0)  # noqa: TID251 - one loop turn so the attempt reaches the server
         first.cancel()  # the client gives up; the server does not know
-        await dep.call()
+        await dep.call(Request(1))
         return [f"{loop.time():g}", str(dep.busy_seconds())]
 
     assert run(main()) == ["2", "2.0"]
@@ -206,7 +207,13 @@ def test_recovery_is_measured_from_the_incident_end_and_must_hold() -> None:
 
 
 def test_every_builtin_scenario_loads() -> None:
-    assert builtin_scenarios() == ["brownout", "contention", "outage", "overload-spike"]
+    assert builtin_scenarios() == [
+        "brownout",
+        "bulkhead",
+        "contention",
+        "outage",
+        "overload-spike",
+    ]
     outage = load_scenario("outage")
     assert isinstance(outage, Scenario)
     assert outage.duration == 180
@@ -215,6 +222,11 @@ def test_every_builtin_scenario_loads() -> None:
     spike = load_scenario("overload-spike")
     assert isinstance(spike, Scenario)
     assert spike.incident() == (40, 50)
+    bulkhead = load_scenario("bulkhead")
+    assert isinstance(bulkhead, Scenario)
+    assert [d.name for d in bulkhead.routes()] == ["payment", "inventory", "shipping"]
+    assert bulkhead.workers == 40
+    assert bulkhead.incident() == (60, 120)
 
 
 _GOOD = """
@@ -244,6 +256,7 @@ def test_a_user_scenario_file_loads_with_every_field(tmp_path: Path) -> None:
     scenario = load_scenario(str(path))
     assert isinstance(scenario, Scenario)
     assert scenario.load == ClosedLoop(clients=5, think_time=Constant(0.2))
+    assert scenario.service is not None
     assert scenario.service.incidents == (CapacityDrop(at=5, duration=5, servers=1),)
     assert (scenario.client_timeout, scenario.attempt_timeout) == (1.0, 0.25)
 

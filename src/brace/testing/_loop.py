@@ -12,6 +12,11 @@ Timers live in a heap of ``(when, sequence, handle)`` tuples, which the heap
 compares in C (asyncio's own heap calls a Python ``__lt__`` per comparison),
 and equal times run in the order they were scheduled, so a simulation's
 result is deterministic.
+
+Performance only: outside debug mode, ``call_soon`` and ``call_at`` build
+their handles with lean constructors (`_Handle`, `_TimerHandle`: the same
+fields, without asyncio's per-handle debug check), which the simulator,
+creating a few handles per simulated request, spends much of its time in.
 """
 
 from __future__ import annotations
@@ -19,8 +24,9 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+from asyncio import events
 from collections.abc import Callable, Coroutine
-from contextvars import Context
+from contextvars import Context, copy_context
 from typing import Any, TypeVar, TypeVarTuple
 
 from brace.testing._clock import VirtualClock
@@ -33,6 +39,59 @@ Ts = TypeVarTuple("Ts")
 # Rebuild the heap once more than half of at least this many timers are cancelled
 # (asyncio's own policy), so cancelled timeouts do not pile up.
 _MIN_CANCELLED = 100
+
+
+# -- performance only: lean handles (see the module docstring) ------------------------------
+
+
+class _Handle(events.Handle):
+    """An `asyncio.Handle` built without the debug-mode check (used outside debug mode)."""
+
+    __slots__ = ()
+
+    def __init__(
+        self, callback: Callable[..., object], args: tuple[Any, ...], loop: Any, context: Context
+    ) -> None:
+        self._context = context
+        self._loop = loop
+        self._callback = callback
+        self._args = args
+        self._cancelled = False
+        self._repr = None
+        self._source_traceback = None
+
+
+class _TimerHandle(events.TimerHandle):
+    """An `asyncio.TimerHandle`, scheduled on construction, with a lean ``cancel``."""
+
+    __slots__ = ()
+
+    def __init__(
+        self,
+        when: float,
+        callback: Callable[..., object],
+        args: tuple[Any, ...],
+        loop: Any,
+        context: Context | None,
+    ) -> None:
+        self._context = copy_context() if context is None else context
+        self._loop = loop
+        self._callback = callback
+        self._args = args
+        self._cancelled = False
+        self._repr = None
+        self._source_traceback = None
+        self._when = when
+        self._scheduled = True
+
+    def cancel(self) -> None:
+        # TimerHandle.cancel without the debug-mode repr; the loop counts it for purging.
+        if not self._cancelled:
+            if self._scheduled:
+                self._loop._timer_cancelled_count += 1
+            self._cancelled = True
+            self._callback = None  # type: ignore[assignment]
+            self._args = None  # type: ignore[assignment]
 
 
 class VirtualEventLoop(asyncio.SelectorEventLoop):
@@ -80,11 +139,29 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
     ) -> asyncio.TimerHandle:
         """Schedule ``callback(*args)`` at virtual time ``when``."""
         self._check_closed()  # type: ignore[attr-defined]
-        timer = asyncio.TimerHandle(when, callback, args, self, context)
+        if self.get_debug():
+            timer = asyncio.TimerHandle(when, callback, args, self, context)
+            marked: Any = timer
+            marked._scheduled = True
+        else:
+            timer = _TimerHandle(when, callback, args, self, context)
         heapq.heappush(self._timers, (when, next(self._sequence), timer))
-        marked: Any = timer
-        marked._scheduled = True
         return timer
+
+    def call_soon(
+        self,
+        callback: Callable[[*Ts], object],
+        *args: *Ts,
+        context: Context | None = None,
+    ) -> asyncio.Handle:
+        """Schedule ``callback(*args)`` for the next iteration (asyncio's, with a lean handle)."""
+        base: Any = self
+        if base._debug:
+            return super().call_soon(callback, *args, context=context)
+        self._check_closed()  # type: ignore[attr-defined]
+        handle = _Handle(callback, args, self, copy_context() if context is None else context)
+        base._ready.append(handle)
+        return handle
 
     def close(self) -> None:
         """Close the loop and drop every pending timer."""
