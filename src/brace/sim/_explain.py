@@ -111,10 +111,8 @@ def _serving(strategies: dict[str, StrategyResult]) -> list[str]:
         f"{f.degraded / answered:.0%} of them from its fallbacks"
     )
     if plain:
-        sentence += (
-            f"; without a fallback, {_grouped(plain, max, '.0%')} served the most: "
-            f"{max(plain.values()):.0%}"
-        )
+        top = _grouped(plain, max, ".0%")
+        sentence += f"; without a fallback, the best, {top}, served {max(plain.values()):.0%}"
     return [sentence + "."]
 
 

@@ -88,8 +88,12 @@ class LiveService:
         self._sample = service.latency.sampler(rng)
         self._limit = math.inf if service.queue is None else service.queue
         self._on_attempt = on_attempt
-        self._queue: deque[asyncio.Future[None]] = deque()
+        # Waiting attempts with the time they joined the queue.
+        self._queue: deque[tuple[asyncio.Future[None], float]] = deque()
         self.busy = 0
+        #: Attempts that started service so far, and the seconds they waited in the queue.
+        self.started = 0
+        self.waited = 0.0
         self._busy_since = loop.time()
         self._busy_area = 0.0
         self._apply(_conditions_at(service, loop.time()))
@@ -126,7 +130,7 @@ class LiveService:
         if self.busy < self.servers:
             self._start(done)
         elif len(self._queue) < self._limit:
-            self._queue.append(done)
+            self._queue.append((done, loop.time()))
         else:
             raise OverloadedError("the dependency's queue is full")
         await done
@@ -141,6 +145,7 @@ class LiveService:
         self._busy_area += busy * (now - self._busy_since)
         self._busy_since = now
         self.busy = busy + 1
+        self.started += 1
         failed = self._rng() < self._error_rate
         loop.call_at(now + self._sample() * self._factor, self._finish, done, failed)
 
@@ -162,7 +167,9 @@ class LiveService:
     def _drain(self) -> None:
         queue = self._queue
         while queue and self.busy < self.servers:
-            self._start(queue.popleft())
+            done, since = queue.popleft()
+            self.waited += self._loop.time() - since
+            self._start(done)
 
 
 class WorkerPool:

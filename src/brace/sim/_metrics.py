@@ -79,6 +79,8 @@ class Recorder:
         self.breaker: list[str | None] = [None] * n
         self.transitions: list[BreakerTransition] = []
         self.workers_busy: list[int] | None = None
+        self.service_starts = 0  # attempts that started service at the dependency
+        self.queue_wait = 0.0  # seconds they waited in its queue first, in total
 
     def attempt(self, now: float) -> None:
         """Count one attempt reaching the dependency at virtual time ``now``."""
@@ -136,6 +138,8 @@ class Recorder:
                 total.latencies[i].extend(part.latencies[i])
                 total.breaker_state(i, part.breaker[i])
             total.late_attempts += part.late_attempts
+            total.service_starts += part.service_starts
+            total.queue_wait += part.queue_wait
             total.transitions.extend(part.transitions)
             if part.workers_busy is not None:
                 total.workers_busy = part.workers_busy
@@ -197,8 +201,10 @@ class StrategyResult:
     the fresh success rate is back within 5 points of its pre-incident level
     (and stays there for 5 s), or None if it did not recover before the run
     ended. Latencies are of logical requests, failures included: what the
-    caller waited. ``dependencies`` holds the same figures per dependency
-    when the scenario's service calls several (else it is empty).
+    caller waited. ``mean_queue_wait`` is the mean time an attempt waited in
+    the dependency's queue before a server took it. ``dependencies`` holds
+    the same figures per dependency when the scenario's service calls
+    several (else it is empty).
     """
 
     name: str
@@ -215,6 +221,7 @@ class StrategyResult:
     latency_p99: float | None
     recovery_seconds: float | None
     timeline: tuple[TimelinePoint, ...]
+    mean_queue_wait: float | None = None
     incident: IncidentFigures | None = None
     transitions: tuple[BreakerTransition, ...] = ()
     dependencies: dict[str, StrategyResult] = field(default_factory=dict)
@@ -328,6 +335,7 @@ def summarise(
         latency_p99=percentile(every, 0.99),
         recovery_seconds=recovery_seconds(rec.started, rec.fresh, incident),
         timeline=_timeline(rec),
+        mean_queue_wait=rec.queue_wait / rec.service_starts if rec.service_starts else None,
         incident=_incident_figures(rec, incident),
         transitions=tuple(rec.transitions),
         dependencies=dependencies or {},

@@ -94,6 +94,7 @@ def _strategy_json(result: StrategyResult) -> dict[str, Any]:
             "p99": result.latency_p99,
         },
         "recovery_seconds": result.recovery_seconds,
+        "mean_queue_wait": result.mean_queue_wait,
         "during_incident": _incident_json(result.incident),
         "breaker_transitions": [
             {

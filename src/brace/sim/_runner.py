@@ -297,6 +297,9 @@ async def _simulate_once(
     loop.call_at(float(seconds), stop.set_result, None)
     await stop
     await _drain(live, seconds + DRAIN_SECONDS)
+    for route in routes:
+        route.rec.service_starts += route.live.started
+        route.rec.queue_wait += route.live.waited
 
 
 async def _drain(live: set[asyncio.Task[None]], cutoff: float) -> None:

@@ -263,10 +263,14 @@ def _incident(table: Table) -> Incident:
 def parse_service(table: Table, incidents: list[Table]) -> Service:
     """``[service]`` and the ``[[incidents]]`` on its timeline."""
     with table.context():
+        # No latency table: the Service default (exponential, mean 50 ms).
+        latency = (
+            _latency(table.table("latency")) if "latency" in table._data else Exponential(0.05)
+        )
         service = Service(
             servers=table.integer("servers", 10),
             queue=table.integer("queue", None, minimum=0),
-            latency=_latency(table.table("latency")),
+            latency=latency,
             error_rate=table.number("error_rate", 0.0),
             incidents=tuple(_incident(t) for t in incidents),
         )
