@@ -18,7 +18,16 @@ from typing import Any
 
 import pytest
 
-from brace.sim import OpenLoop, Outage, Scenario, Service, load_scenario, simulate
+from brace.sim import (
+    Contention,
+    OpenLoop,
+    Outage,
+    Scenario,
+    Service,
+    load_scenario,
+    run_contention,
+    simulate,
+)
 from brace.sim._explain import explain
 from brace.sim._html import COLUMN_NOTES, render_html
 from brace.sim._plots import PLOT_CAPTIONS, render_pngs
@@ -182,3 +191,7 @@ def test_update_the_simulator_guide_s_pictures(tmp_path: Path) -> None:
     for key, data in render_pngs(simulate(spike)).items():
         if key in {"answers", "attempts"}:
             (DOCS_IMG / f"sim-overload-{key}.png").write_bytes(data)
+    contention = load_scenario("contention")
+    assert isinstance(contention, Contention)
+    for key, data in render_pngs(run_contention(contention)).items():
+        (DOCS_IMG / f"sim-contention-{key}.png").write_bytes(data)
