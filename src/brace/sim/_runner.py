@@ -168,12 +168,7 @@ class _Draws:
 
 
 def _requester(
-    routes: list[_Route],
-    draws: _Draws,
-    *,
-    limit: float,
-    clock: VirtualClock,
-    live: set[asyncio.Task[None]],
+    routes: list[_Route], draws: _Draws, *, limit: float, clock: VirtualClock
 ) -> Callable[[], Coroutine[Any, Any, None]]:
     """The coroutine function for one logical request, bounded by the caller's ``limit``."""
     loop = asyncio.get_running_loop()
@@ -181,7 +176,7 @@ def _requester(
     draw_user, users, pick, bounds = draws.user, draws.users, draws.route, draws.bounds
     # One Deadline object serves every request: it keeps no per-entry state.
     client_deadline = brace.deadline(limit, clock=clock)
-    timeout_at, current_task = asyncio.timeout_at, asyncio.current_task
+    timeout_at = asyncio.timeout_at
 
     async def request() -> None:
         start = loop.time()
@@ -201,18 +196,12 @@ def _requester(
         except Exception:  # noqa: S110 - every failure of the call is an outcome to count
             pass
         record(start, loop.time() - start, outcome)
-        live.discard(current_task(loop))
 
     return request
 
 
 def _pooled_requester(
-    routes: list[_Route],
-    draws: _Draws,
-    *,
-    limit: float,
-    pool: WorkerPool,
-    live: set[asyncio.Task[None]],
+    routes: list[_Route], draws: _Draws, *, limit: float, pool: WorkerPool
 ) -> Callable[[], Coroutine[Any, Any, None]]:
     """The coroutine function for one logical request that needs one of ``pool``'s workers.
 
@@ -241,7 +230,6 @@ def _pooled_requester(
         finally:
             took = loop.time() - start
             record(start, min(took, limit), FAILED if took > limit else outcome)
-            live.discard(asyncio.current_task(loop))
 
     return request
 
@@ -263,19 +251,22 @@ async def _simulate_once(
     scenario = spec.scenario
     routes = [_Route(spec, i, rec) for i, rec in enumerate(recs)]
     draws = _Draws(scenario, spec.seed)
+    # Strong references to the requests' tasks (the loop keeps only weak ones), pruned of
+    # finished ones once a second rather than by a callback per task.
     live: set[asyncio.Task[None]] = set()
     limit = scenario.client_timeout
     pool = None if scenario.workers is None else WorkerPool(loop, scenario.workers)
     if pool is None:
-        request = _requester(routes, draws, limit=limit, clock=spec.clock, live=live)
+        request = _requester(routes, draws, limit=limit, clock=spec.clock)
     else:
-        request = _pooled_requester(routes, draws, limit=limit, pool=pool, live=live)
+        request = _pooled_requester(routes, draws, limit=limit, pool=pool)
     new_task = asyncio.Task  # what loop.create_task does without a task factory, minus a call
 
     def spawn(coro: Coroutine[Any, Any, None]) -> None:
         live.add(new_task(coro, loop=loop))
 
     def sample_second(second: int) -> None:
+        live.difference_update([task for task in live if task.done()])
         for route in routes:
             route.sample(second)
         if pool is not None:
@@ -309,12 +300,13 @@ async def _drain(live: set[asyncio.Task[None]], cutoff: float) -> None:
     call under a strategy without a timeout.
     """
     loop = asyncio.get_running_loop()
-    while live and loop.time() < cutoff:
-        await asyncio.wait(set(live), timeout=cutoff - loop.time())
-    for task in list(live):
+    pending = {task for task in live if not task.done()}
+    while pending and loop.time() < cutoff:
+        _, pending = await asyncio.wait(pending, timeout=cutoff - loop.time())
+    for task in pending:
         task.cancel()
-    while live:
-        await asyncio.wait(set(live))
+    if pending:
+        await asyncio.wait(pending)
 
 
 def _factories(wanted: Sequence[str | Callable[..., brace.Policy]]) -> dict[str, Strategy]:
