@@ -44,6 +44,23 @@ _MIN_CANCELLED = 100
 # -- performance only: lean handles (see the module docstring) ------------------------------
 
 
+def _fill(
+    handle: Any,
+    callback: Callable[..., object],
+    args: tuple[Any, ...],
+    loop: Any,
+    context: Context,
+) -> None:
+    """Set every field `asyncio.Handle.__init__` sets, minus its debug-mode check."""
+    handle._context = context
+    handle._loop = loop
+    handle._callback = callback
+    handle._args = args
+    handle._cancelled = False
+    handle._repr = None
+    handle._source_traceback = None
+
+
 class _Handle(events.Handle):
     """An `asyncio.Handle` built without the debug-mode check (used outside debug mode)."""
 
@@ -52,13 +69,7 @@ class _Handle(events.Handle):
     def __init__(
         self, callback: Callable[..., object], args: tuple[Any, ...], loop: Any, context: Context
     ) -> None:
-        self._context = context
-        self._loop = loop
-        self._callback = callback
-        self._args = args
-        self._cancelled = False
-        self._repr = None
-        self._source_traceback = None
+        _fill(self, callback, args, loop, context)
 
 
 class _TimerHandle(events.TimerHandle):
@@ -74,24 +85,19 @@ class _TimerHandle(events.TimerHandle):
         loop: Any,
         context: Context | None,
     ) -> None:
-        self._context = copy_context() if context is None else context
-        self._loop = loop
-        self._callback = callback
-        self._args = args
-        self._cancelled = False
-        self._repr = None
-        self._source_traceback = None
+        _fill(self, callback, args, loop, copy_context() if context is None else context)
         self._when = when
         self._scheduled = True
 
     def cancel(self) -> None:
         # TimerHandle.cancel without the debug-mode repr; the loop counts it for purging.
-        if not self._cancelled:
-            if self._scheduled:
-                self._loop._timer_cancelled_count += 1
-            self._cancelled = True
-            self._callback = None  # type: ignore[assignment]
-            self._args = None  # type: ignore[assignment]
+        handle: Any = self  # asyncio's private handle fields, which typeshed does not declare
+        if not handle._cancelled:
+            if handle._scheduled:
+                handle._loop._timer_cancelled_count += 1
+            handle._cancelled = True
+            handle._callback = None
+            handle._args = None
 
 
 class VirtualEventLoop(asyncio.SelectorEventLoop):
