@@ -29,10 +29,7 @@ import time
 import brace
 from brace.sim import (
     Contention,
-    Exponential,
-    OpenLoop,
     Scenario,
-    Service,
     StrategyContext,
     load_scenario,
     run_contention,
@@ -124,15 +121,10 @@ def _passthrough(ctx: StrategyContext) -> brace.Policy:
 
 def queueing() -> None:
     theory = MMc(servers=10, lam=160.0, mu=20.0)
-    scenario = Scenario(
-        name="mmc",
-        duration=600,
-        client_timeout=1e6,
-        load=OpenLoop(rate=theory.lam),
-        service=Service(servers=theory.servers, latency=Exponential(1 / theory.mu)),
-    )
     start = time.perf_counter()
-    result = simulate(scenario, [_passthrough], runs=10).strategies["_passthrough"]
+    result = simulate(theory.scenario(duration=600), [_passthrough], runs=10).strategies[
+        "_passthrough"
+    ]
     wait = result.mean_queue_wait or 0.0
     print(
         f"M/M/{theory.servers}, utilisation {theory.lam / theory.mu / theory.servers:.0%}, "

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 import brace
-from brace.sim import Exponential, OpenLoop, Scenario, Service, StrategyContext, simulate
+from brace.sim import StrategyContext, simulate
 from brace.sim._theory import MMc
 
 QUEUE = MMc(servers=10, lam=160.0, mu=20.0)  # utilisation 0.8: a queue forms often
@@ -23,14 +23,9 @@ def passthrough(ctx: StrategyContext) -> brace.Policy:
 
 
 def test_mm_c_matches_erlang_c_mean_wait_and_response_time_percentiles() -> None:
-    scenario = Scenario(
-        name="mmc",
-        duration=300,
-        client_timeout=1e6,
-        load=OpenLoop(rate=QUEUE.lam),
-        service=Service(servers=QUEUE.servers, latency=Exponential(1 / QUEUE.mu)),
-    )
-    result = simulate(scenario, [passthrough], seed=1, runs=2).strategies["passthrough"]
+    result = simulate(QUEUE.scenario(duration=300), [passthrough], seed=1, runs=2).strategies[
+        "passthrough"
+    ]
     assert result.mean_queue_wait == pytest.approx(QUEUE.mean_wait, rel=0.05)
     assert result.latency_p50 == pytest.approx(QUEUE.response_quantile(0.5), rel=0.03)
     assert result.latency_p95 == pytest.approx(QUEUE.response_quantile(0.95), rel=0.03)

@@ -12,6 +12,10 @@ from __future__ import annotations
 
 import math
 
+from brace.sim._load import OpenLoop
+from brace.sim._model import Exponential, Service
+from brace.sim._scenario import Scenario
+
 __all__ = ["MMc"]
 
 
@@ -22,6 +26,16 @@ class MMc:
         if lam >= servers * mu:
             raise ValueError(f"lam={lam!r} >= servers * mu: the queue grows without bound")
         self.servers, self.lam, self.mu = servers, lam, mu
+
+    def scenario(self, duration: float) -> Scenario:
+        """This queue as a scenario: no incidents, and a client timeout that never fires."""
+        return Scenario(
+            name=f"M/M/{self.servers}",
+            duration=duration,
+            client_timeout=1e6,
+            load=OpenLoop(rate=self.lam),
+            service=Service(servers=self.servers, latency=Exponential(1 / self.mu)),
+        )
 
     @property
     def wait_probability(self) -> float:
