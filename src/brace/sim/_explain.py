@@ -134,8 +134,8 @@ def _isolation(result: SimulationResult) -> list[str]:
         return _names(f"{x:.0%}" for x in rates[name])
 
     sentence = (
-        f"While {_names(failing)} failed, {_names(others)} served {listed(worst)} of their "
-        f"requests under {worst}"
+        f"While {_names(failing)} failed, {_names(others)} served {listed(worst)} of "
+        f"{'its' if len(others) == 1 else 'their'} requests under {worst}"
     )
     pool, incident = result.scenario.workers, result.scenario.incident()
     full = pool is not None and incident is not None

@@ -139,5 +139,5 @@ def render_html(result: SimulationResult | ContentionResult) -> str:
         f"<body><h1>brace simulate: {html.escape(name)}</h1>"
         f"<p>{html.escape(description)}</p><p><small>{html.escape(meta)}</small></p>"
         f"<h2>What happened</h2><div class='lesson'>{lesson}</div>"
-        f"<h2>Figures</h2>{tables}<h2>Over time</h2>{_figures(pngs)}{extra}</body></html>"
+        f"<h2>Figures</h2>{tables}<h2>Plots</h2>{_figures(pngs)}{extra}</body></html>"
     )
