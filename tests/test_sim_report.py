@@ -115,7 +115,11 @@ def test_html_explains_every_column_and_every_plot(small_result: SimulationResul
     for key in pngs:
         assert PLOT_CAPTIONS[key] in page.replace("&#x27;", "'")
     assert "What happened" in page
-    assert "breaker: 13 breaker transitions" in page or "breaker transitions" in page
+    count = len(small_result.strategies["brace"].transitions)
+    assert f"brace: {count} breaker transitions" in page
+    assert page.count("half_open -&gt; ") == 2 * sum(
+        1 for tr in small_result.strategies["brace"].transitions if tr.old == "half_open"
+    )  # the breaker and brace strategies log the same transitions
     assert "<script" not in page
     assert "http" not in page
 
