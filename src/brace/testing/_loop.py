@@ -13,10 +13,10 @@ compares in C (asyncio's own heap calls a Python ``__lt__`` per comparison),
 and equal times run in the order they were scheduled, so a simulation's
 result is deterministic.
 
-Performance only: outside debug mode, ``call_soon`` and ``call_at`` build
-their handles with lean constructors (`_Handle`, `_TimerHandle`: the same
-fields, without asyncio's per-handle debug check), which the simulator,
-creating a few handles per simulated request, spends much of its time in.
+Performance only: outside debug mode, ``call_soon`` and ``call_at`` set their
+handles' fields themselves (`_Handle`, `_TimerHandle`: asyncio's fields,
+without its per-handle debug check and calls), and timers cancel with a lean
+``cancel``: the simulator creates a few handles per simulated request.
 """
 
 from __future__ import annotations
@@ -44,50 +44,16 @@ _MIN_CANCELLED = 100
 # -- performance only: lean handles (see the module docstring) ------------------------------
 
 
-def _fill(
-    handle: Any,
-    callback: Callable[..., object],
-    args: tuple[Any, ...],
-    loop: Any,
-    context: Context,
-) -> None:
-    """Set every field `asyncio.Handle.__init__` sets, minus its debug-mode check."""
-    handle._context = context
-    handle._loop = loop
-    handle._callback = callback
-    handle._args = args
-    handle._cancelled = False
-    handle._repr = None
-    handle._source_traceback = None
-
-
 class _Handle(events.Handle):
-    """An `asyncio.Handle` built without the debug-mode check (used outside debug mode)."""
+    """An `asyncio.Handle` built by `VirtualEventLoop.call_soon` without ``__init__``."""
 
     __slots__ = ()
-
-    def __init__(
-        self, callback: Callable[..., object], args: tuple[Any, ...], loop: Any, context: Context
-    ) -> None:
-        _fill(self, callback, args, loop, context)
 
 
 class _TimerHandle(events.TimerHandle):
-    """An `asyncio.TimerHandle`, scheduled on construction, with a lean ``cancel``."""
+    """An `asyncio.TimerHandle` built by `VirtualEventLoop.call_at`, with a lean ``cancel``."""
 
     __slots__ = ()
-
-    def __init__(
-        self,
-        when: float,
-        callback: Callable[..., object],
-        args: tuple[Any, ...],
-        loop: Any,
-        context: Context | None,
-    ) -> None:
-        _fill(self, callback, args, loop, copy_context() if context is None else context)
-        self._when = when
-        self._scheduled = True
 
     def cancel(self) -> None:
         # TimerHandle.cancel without the debug-mode repr; the loop counts it for purging.
@@ -144,15 +110,19 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         context: Context | None = None,
     ) -> asyncio.TimerHandle:
         """Schedule ``callback(*args)`` at virtual time ``when``."""
-        self._check_closed()  # type: ignore[attr-defined]
-        if self.get_debug():
-            timer = asyncio.TimerHandle(when, callback, args, self, context)
-            marked: Any = timer
-            marked._scheduled = True
+        base: Any = self
+        if base._closed or base._debug:
+            self._check_closed()  # type: ignore[attr-defined]
+            timer: Any = asyncio.TimerHandle(when, callback, args, self, context)
         else:
-            timer = _TimerHandle(when, callback, args, self, context)
+            # TimerHandle.__init__'s fields, set here without its debug-mode check.
+            timer = _TimerHandle.__new__(_TimerHandle)
+            timer._context = copy_context() if context is None else context
+            timer._loop, timer._callback, timer._args, timer._when = self, callback, args, when
+            timer._cancelled, timer._repr, timer._source_traceback = False, None, None
+        timer._scheduled = True
         heapq.heappush(self._timers, (when, next(self._sequence), timer))
-        return timer
+        return timer  # type: ignore[no-any-return]
 
     def call_soon(
         self,
@@ -162,12 +132,15 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
     ) -> asyncio.Handle:
         """Schedule ``callback(*args)`` for the next iteration (asyncio's, with a lean handle)."""
         base: Any = self
-        if base._debug:
+        if base._closed or base._debug:
             return super().call_soon(callback, *args, context=context)
-        self._check_closed()  # type: ignore[attr-defined]
-        handle = _Handle(callback, args, self, copy_context() if context is None else context)
+        # Handle.__init__'s fields, set here without its debug-mode check.
+        handle: Any = _Handle.__new__(_Handle)
+        handle._context = copy_context() if context is None else context
+        handle._loop, handle._callback, handle._args = self, callback, args
+        handle._cancelled, handle._repr, handle._source_traceback = False, None, None
         base._ready.append(handle)
-        return handle
+        return handle  # type: ignore[no-any-return]
 
     def close(self) -> None:
         """Close the loop and drop every pending timer."""
