@@ -154,6 +154,9 @@ def _careful(ctx: StrategyContext) -> list[brace.Policy]:
         window=brace.TimeWindow(seconds=5),
         open_for=5.0,
         half_open_calls=5,
+        # A full bulkhead is this caller shedding load, not the dependency failing:
+        # counted as a failure, a burst would open the breaker and shed far more.
+        ignore=(brace.BulkheadFullError,),
         clock=ctx.clock,
     )
     isolate = brace.Bulkhead(ctx.dependency, max_concurrent=ctx.max_concurrent, clock=ctx.clock)
