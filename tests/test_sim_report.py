@@ -77,25 +77,8 @@ def test_sentences_say_what_happened_with_the_run_s_own_numbers(
     assert recovery.startswith("After it ended, ")
 
 
-def test_sentences_for_an_isolation_scenario_name_the_bystanders() -> None:
-    scenario = load_scenario("bulkhead")
-    assert isinstance(scenario, Scenario)
-    import dataclasses
-
-    short = dataclasses.replace(scenario, duration=30)
-    deps = tuple(
-        dataclasses.replace(
-            d,
-            service=dataclasses.replace(
-                d.service,
-                incidents=tuple(
-                    dataclasses.replace(i, at=5, duration=15) for i in d.service.incidents
-                ),
-            ),
-        )
-        for d in scenario.dependencies
-    )
-    result = simulate(dataclasses.replace(short, dependencies=deps), ["no-retry", "bulkhead"])
+def test_sentences_for_an_isolation_scenario_name_the_bystanders(short_bulkhead: Scenario) -> None:
+    result = simulate(short_bulkhead, ["no-retry", "bulkhead"])
     text = " ".join(explain(result))
     assert "While payment failed, inventory and shipping served" in text
     assert "under no-retry (all 40 of the service's workers were busy)" in text

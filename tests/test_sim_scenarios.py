@@ -159,17 +159,6 @@ def test_the_docs_example_runs(
     assert "patient" in out
 
 
-def _small_bulkhead() -> Scenario:
-    """The bulkhead scenario cut to 40 s: payment hangs from t=10 s to t=30 s."""
-    full = _scenario("bulkhead")
-    deps = []
-    for dep in full.dependencies:
-        incidents = tuple(dataclasses.replace(i, at=10, duration=20) for i in dep.service.incidents)
-        service = dataclasses.replace(dep.service, incidents=incidents)
-        deps.append(dataclasses.replace(dep, service=service))
-    return dataclasses.replace(full, duration=40, dependencies=tuple(deps))
-
-
 def test_outage_brace_serves_through_it_with_a_fraction_of_the_load() -> None:
     result = simulate(_scenario("outage"), ["naive-retry", "breaker", "brace"])
     naive, breaker, careful = (result.strategies[n] for n in ("naive-retry", "breaker", "brace"))
@@ -188,8 +177,10 @@ def test_outage_brace_serves_through_it_with_a_fraction_of_the_load() -> None:
     assert careful.served_rate == (careful.successes + careful.degraded) / careful.logical_requests
 
 
-def test_bulkhead_one_hanging_dependency_takes_the_others_down_only_without_bulkheads() -> None:
-    result = simulate(_small_bulkhead(), ["no-retry", "bulkhead"])
+def test_bulkhead_one_hanging_dependency_takes_the_others_down_only_without_bulkheads(
+    short_bulkhead: Scenario,
+) -> None:
+    result = simulate(short_bulkhead, ["no-retry", "bulkhead"])
     shared, isolated = result.strategies["no-retry"], result.strategies["bulkhead"]
     assert list(shared.dependencies) == ["payment", "inventory", "shipping"]
 
