@@ -107,6 +107,20 @@ def test_html_explains_every_column_and_every_plot(small_result: SimulationResul
     assert "http" not in page
 
 
+def test_html_for_several_dependencies_adds_per_dependency_and_worker_plots(
+    short_bulkhead: Scenario,
+) -> None:
+    pytest.importorskip("matplotlib")
+    result = simulate(short_bulkhead, ["no-retry", "brace"])
+    pngs = render_pngs(result)
+    assert {"dependencies", "workers", "breaker"} <= set(pngs)
+    page = render_html(result)
+    assert "<h2>Per dependency</h2>" in page
+    for header in DEPENDENCY_HEADERS:
+        assert f"<dt>{header}</dt>" in page
+    assert page.count("<figcaption>") == len(pngs)
+
+
 def _chromium() -> Any:
     required = os.environ.get("BRACE_REQUIRE_ALL") == "1"
     missing = None
