@@ -73,7 +73,7 @@ def test_design_sketch_sync() -> None:
     with no_wait():
         assert charge("bad") == ["popular"]  # retried 3 times, then the second alternative
     assert calls == 4
-    assert policy.call(charge.__wrapped__, "ok") == ["ok"]
+    assert policy.call(charge.__wrapped__, "ok") == ["ok"]  # type: ignore[attr-defined]
     assert breaker.state.name == "CLOSED"
     breaker.force_open()
     assert breaker.state.name == "FORCED_OPEN"
@@ -104,7 +104,7 @@ def test_design_sketch_async_and_deadline() -> None:
 
     async def main() -> tuple[list[str], list[str], float | None]:
         direct = await fetch("u")
-        via = await policy.acall(fetch.__wrapped__, "v")
+        via = await policy.acall(fetch.__wrapped__, "v")  # type: ignore[attr-defined]
         with brace.deadline(5.0, clock=clock):
             left = brace.remaining()
         return direct, via, left

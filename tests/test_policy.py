@@ -157,7 +157,7 @@ def test_decorating_a_non_callable_is_a_type_error() -> None:
     with pytest.raises(TypeError, match="callable; got 42"):
         Recording("r")(42)  # type: ignore[call-overload]
     with pytest.raises(TypeError, match="callable"):
-        brace.pipeline()("not a function")
+        brace.pipeline()("not a function")  # type: ignore[call-overload]
 
 
 def test_policy_name_must_be_a_non_empty_string() -> None:
