@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import weakref
 from collections.abc import Awaitable, Callable, Iterator
 
@@ -20,6 +19,7 @@ import pytest
 import brace
 from brace import chaos
 from brace.testing import VirtualClock, no_wait
+from tests.test_retry import gc_disabled
 
 
 class Payload:
@@ -44,12 +44,8 @@ class Tracker:
 @pytest.fixture
 def no_gc() -> Iterator[None]:
     """The cyclic GC disabled while the test runs: only reference counting frees objects."""
-    gc.collect()
-    gc.disable()
-    try:
+    with gc_disabled():
         yield
-    finally:
-        gc.enable()
 
 
 @pytest.fixture
