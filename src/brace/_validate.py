@@ -134,6 +134,13 @@ def clock(param: str, value: object) -> Clock:
     """A `brace.Clock` (monotonic, wall, sleep, asleep); ``None`` means the system clock."""
     if value is None:
         return SYSTEM_CLOCK
+    # A class passes the runtime Protocol check (its methods are attributes), but its
+    # methods are unbound: `clock=VirtualClock` would fail on first use, not here.
+    if isinstance(value, type):
+        raise ConfigError(
+            f"{param}={value!r} is a class, not a clock; expected None (the system clock) "
+            "or a brace.Clock instance, such as brace.testing.VirtualClock() (called)"
+        )
     if not isinstance(value, Clock):
         raise ConfigError(
             f"{param}={value!r} is not allowed; expected None (the system clock) or a "

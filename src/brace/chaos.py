@@ -189,7 +189,10 @@ class Fault(_Chaos[BaseException | Callable[[], BaseException]]):
         except Exception:
             # Some exceptions cannot be rebuilt from their args; raise the one we have.
             fresh = template.with_traceback(None)
-        raise fresh
+        try:
+            raise fresh
+        finally:
+            del fresh, template  # no reference cycle through this frame in the traceback
 
     def _config(self) -> dict[str, object]:
         return {"exception": self.exception, "rate": self.rate}
