@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-import math
 import random
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -174,15 +173,7 @@ class Backoff:
             )
         cap = _validate.duration("max_delay", max_delay)
         _check_cap(first, cap)
-        if (
-            not isinstance(multiplier, int | float)
-            or isinstance(multiplier, bool)
-            or not math.isfinite(multiplier)
-            or multiplier < 1
-        ):
-            raise ConfigError(
-                f"multiplier={multiplier!r} is not allowed; expected a finite number >= 1"
-            )
+        factor = _validate.number("multiplier", multiplier, minimum=1.0)
         if jitter not in _JITTERS:
             raise ConfigError(
                 f"jitter={jitter!r} is not allowed; expected one of "
@@ -191,7 +182,7 @@ class Backoff:
         return cls(
             kind="exponential",
             initial=first,
-            multiplier=float(multiplier),
+            multiplier=factor,
             max_delay=cap,
             jitter=jitter,
         )

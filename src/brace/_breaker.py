@@ -242,6 +242,11 @@ class CircuitBreaker(Policy):
                 f"failure_if={failure_if!r} is not allowed; expected a predicate on the result"
             )
         self._clock: Clock = _validate.clock("clock", clock)
+        if store is not None and not callable(getattr(store, "breaker_cell", None)):
+            raise ConfigError(
+                f"store={store!r} is not allowed; expected None or a brace.store.BreakerStore "
+                "(an object with breaker_cell(), such as brace.store.MemoryStore())"
+            )
         self._store = MemoryStore() if store is None else store
         self._settings: dict[str, object] = {
             "failure_rate": rate,

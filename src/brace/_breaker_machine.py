@@ -255,6 +255,10 @@ class BreakerMachine:
                 events = self._closed_locked(outcome, now, cause)
         if events:
             self._emit(events)
+        error = self.core.schedule.error
+        if error is not None:
+            self.core.schedule.error = None
+            raise error  # a bad open_for delay: the breaker opened on the one before
 
     def release(self, token: Token) -> None:
         """Give back the trial slot of a call that ended without an outcome; idempotent."""

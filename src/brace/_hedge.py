@@ -34,6 +34,9 @@ __all__ = ["Hedge", "HedgeBudget", "HedgeStarted"]
 P = ParamSpec("P")
 R = TypeVar("R")
 
+#: The most latencies a percentile delay is computed over (memory is one float per sample).
+MAX_WINDOW = 1_000_000
+
 _PERCENTILE = re.compile(r"p(\d+(?:\.\d+)?)")
 
 
@@ -164,8 +167,8 @@ class Hedge(Policy):
     ) -> None:
         super().__init__(None if name is None else _validate.name("name", name))
         fixed, q = _parse_delay(delay)
-        samples = _validate.positive_int("min_samples", min_samples)
-        size = _validate.positive_int("window", window, minimum=samples)
+        samples = _validate.positive_int("min_samples", min_samples, maximum=MAX_WINDOW)
+        size = _validate.positive_int("window", window, minimum=samples, maximum=MAX_WINDOW)
         initial = _validate.duration("initial_delay", initial_delay)
         self._delays = _Delays(fixed, q, size, samples, initial)
         self._delay_spec = delay

@@ -13,7 +13,6 @@ sending requests that would fail anyway, yet keep probing with a few.
 
 from __future__ import annotations
 
-import math
 import random
 import threading
 from collections.abc import Awaitable, Callable
@@ -103,12 +102,11 @@ class Throttle(Policy):
         clock: Clock | None = None,
     ) -> None:
         super().__init__(name)
-        if not isinstance(k, int | float) or isinstance(k, bool) or not math.isfinite(k) or k < 1:
-            raise ConfigError(f"k={k!r} is not allowed; expected a finite number >= 1")
+        factor = _validate.number("k", k, minimum=1.0)
         if rng is not None and not isinstance(rng, random.Random):
             raise ConfigError(f"rng={rng!r} is not allowed; expected None or a random.Random")
         seconds = _validate.duration("window", window, allow_zero=False)
-        self.k = float(k)
+        self.k = factor
         self.window = seconds
         self._refused = _validate.exception_matcher("on", on)
         self._rng = random.Random() if rng is None else rng  # noqa: S311 - not security-sensitive
