@@ -264,7 +264,8 @@ def test_a_bad_later_open_for_value_opens_on_the_last_good_delay_then_raises(
     # The user's failure is not lost: it is the context of the configuration error.
     assert isinstance(info.value.__context__, ConnectionError)
     # The trip is not lost either: open on the last good delay, then admit and close.
-    assert brace.State.OPEN is breaker.state
+    opened = breaker.state
+    assert brace.State.OPEN is opened
     assert retry_after(breaker) == 1.0
     clock.advance(1.0)
     assert breaker.call(lambda: "ran") == "ran"

@@ -28,21 +28,29 @@ class Recording(brace.Policy):
         self.failures = 0
         self.limit = 3
 
-    def _run(self, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
-        self.log.append(self.name)
-        try:
-            return fn(*args, **kwargs)
-        except Exception:
-            self.failures += 1
-            raise
+    # The contract a user's policy implements: one sync and one async shell.
 
-    async def _arun(self, fn: Callable[..., Awaitable[Any]], args: Any, kwargs: Any) -> Any:
-        self.log.append(self.name)
-        try:
-            return await fn(*args, **kwargs)
-        except Exception:
-            self.failures += 1
-            raise
+    def _wrap(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            self.log.append(self.name)
+            try:
+                return fn(*args, **kwargs)
+            except Exception:
+                self.failures += 1
+                raise
+
+        return wrapped
+
+    def _awrap(self, fn: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
+        async def wrapped(*args: Any, **kwargs: Any) -> Any:
+            self.log.append(self.name)
+            try:
+                return await fn(*args, **kwargs)
+            except Exception:
+                self.failures += 1
+                raise
+
+        return wrapped
 
     def _config(self) -> dict[str, object]:
         return {"limit": self.limit}

@@ -14,16 +14,18 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
 from types import TracebackType
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ClassVar, ParamSpec, TypeVar
 
 from brace import _validate
 from brace._breaker_core import BreakerCore
 from brace._breaker_machine import BreakerMachine, Token
 from brace._breaker_rules import RateRule, Rule, StreakRule
 from brace._breaker_state import CLOSED, DISABLED, FORCED_OPEN, OpenSchedule, State
+from brace._calls import calls_user_code, refuse_awaitable, shell
 from brace._clock import Clock
 from brace._errors import ConfigError
-from brace._policy import Args, Kwargs, Policy, calls_user_code, refuse_awaitable, shell
+from brace._policy import Policy
+from brace._unasync import IS_ASYNC, sync_twin
 from brace._window import CountWindow, TimeWindow, window_spec
 from brace.store._memory import MemoryStore
 from brace.store._protocol import BreakerStore
@@ -182,6 +184,8 @@ class CircuitBreaker(Policy):
             Default: private to this breaker.
     """
 
+    _guards_deadline: ClassVar[bool] = True
+
     def __init__(
         self,
         name: str | None = None,
@@ -300,20 +304,22 @@ class CircuitBreaker(Policy):
     # Both shells are the same skeleton around the core's decisions: admit (or raise), run
     # or await the call, hand the outcome back. Nothing else belongs here.
 
-    # ``ran`` tells the handler whether the call itself ended: an exception after that (from
-    # failure_if, a listener, Ctrl-C) only gives the slot back; one from the call is recorded.
+    # One shell, written async; the sync one is derived from it (`brace._unasync`). ``ran``
+    # says whether the call itself ended: an exception after that (failure_if, a listener)
+    # only gives a trial slot back; one from the call is recorded. The inner handler gives
+    # the slot back if an interrupt lands while the outcome is being recorded.
 
-    def _wrap(self, fn: Callable[P, R]) -> Callable[P, R]:
+    def _awrap(self, fn: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:
         machine = self._machine
         admit, succeeded = machine.admit, machine.succeeded
         failed, release = machine.failed, machine.release
-        direct = calls_user_code(fn)
+        direct = not IS_ASYNC and calls_user_code(fn)
 
-        def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
+        async def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
             token = admit()
             ran = False
             try:
-                result = fn(*args, **kwargs)
+                result = await fn(*args, **kwargs)
                 ran = True
                 if direct and hasattr(result, "__await__"):
                     refuse_awaitable(fn, result)
@@ -325,44 +331,14 @@ class CircuitBreaker(Policy):
                     else:
                         failed(token, exc)
                 except BaseException:
-                    release(token)  # interrupted while recording: the slot still comes back
+                    release(token)
                     raise
                 raise
             return result
 
         return shell(wrapped)
 
-    def _awrap(self, fn: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:
-        machine = self._machine
-        admit, succeeded = machine.admit, machine.succeeded
-        failed, release = machine.failed, machine.release
-
-        async def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
-            token = admit()
-            ran = False
-            try:
-                result = await fn(*args, **kwargs)
-                ran = True
-                succeeded(token, result)
-            except BaseException as exc:
-                try:
-                    if ran:
-                        release(token)
-                    else:
-                        failed(token, exc)
-                except BaseException:
-                    release(token)  # interrupted while recording: the slot still comes back
-                    raise
-                raise
-            return result
-
-        return shell(wrapped)
-
-    def _run(self, fn: Callable[..., R], args: Args, kwargs: Kwargs) -> R:
-        return self._wrap(fn)(*args, **kwargs)
-
-    async def _arun(self, fn: Callable[..., Awaitable[R]], args: Args, kwargs: Kwargs) -> R:
-        return await self._awrap(fn)(*args, **kwargs)
+    _wrap = sync_twin(_awrap, "_wrap")
 
     # -- non-function use -------------------------------------------------------------------
 

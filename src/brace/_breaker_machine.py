@@ -132,11 +132,7 @@ class BreakerMachine:
         events: list[Event] | None = None
         try:
             with cell.lock:
-                phase = cell.phase
-                if core.due(phase, now):
-                    nxt = core.half_open(phase)
-                    events = self._moved_locked(phase, nxt, "open_for elapsed", manual=False)
-                    cell.phase = phase = nxt
+                phase, events = self._advance_locked(now)
                 decision = core.admission(phase)
                 if decision == TRIAL:
                     taken = Trial(phase, start)
@@ -153,6 +149,17 @@ class BreakerMachine:
         if trial is not None:
             return trial
         return (phase, start) if core.slow_after is not None else phase
+
+    def _advance_locked(self, now: float) -> tuple[Phase, list[Event] | None]:
+        """The phase at ``now``, after the one time-driven move (OPEN -> HALF_OPEN) if due."""
+        cell, core = self.cell, self.core
+        phase = cell.phase
+        if not core.due(phase, now):
+            return phase, None
+        nxt = core.half_open(phase)
+        events = self._moved_locked(phase, nxt, "open_for elapsed", manual=False)
+        cell.phase = nxt
+        return nxt, events
 
     def _reject(self, phase: Phase, reason: str, retry_after: float | None) -> CircuitOpenError:
         """Count a call rejected in ``phase`` (why: `BreakerCore.rejection`); build its error."""
@@ -353,14 +360,9 @@ class BreakerMachine:
 
     def observe(self, now: float) -> tuple[Phase, WindowSnapshot, int, int]:
         """The current phase (after any due OPEN -> HALF_OPEN move), window and counters."""
-        cell, core = self.cell, self.core
-        events = None
+        cell = self.cell
         with cell.lock:
-            phase = cell.phase
-            if core.due(phase, now):
-                nxt = core.half_open(phase)
-                events = self._moved_locked(phase, nxt, "open_for elapsed", manual=False)
-                cell.phase = phase = nxt
+            phase, events = self._advance_locked(now)
             result = (phase, cell.window.snapshot(now), cell.consecutive, cell.rejected)
         if events:
             self._emit(events)

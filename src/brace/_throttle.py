@@ -15,19 +15,22 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
-from typing import TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from brace import _validate
 from brace._budget import SlidingCount
+from brace._calls import AwaitableResultError, calls_user_code, refuse_awaitable, shell
 from brace._clock import Clock
 from brace._errors import ConfigError, RateLimitedError
 from brace._events import CallRejected, emit
-from brace._policy import Args, AwaitableResultError, Kwargs, Policy, refuse_awaitable
+from brace._policy import Policy
+from brace._unasync import IS_ASYNC, sync_twin
 
 __all__ = ["Throttle", "ThrottleCore"]
 
+P = ParamSpec("P")
 R = TypeVar("R")
 
 
@@ -152,24 +155,22 @@ class Throttle(Policy):
             accepted = not self._refused(exc)
             self._core.answered(self._clock.monotonic(), accepted=accepted)
 
-    def _run(self, fn: Callable[..., R], args: Args, kwargs: Kwargs) -> R:
-        self._admit()
-        try:
-            result = fn(*args, **kwargs)
-            if hasattr(result, "__await__"):
-                refuse_awaitable(fn, result)
-        except BaseException as exc:
-            self._settle(exc)
-            raise
-        self._settle(None)
-        return result
+    def _awrap(self, fn: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:
+        admit, settle = self._admit, self._settle
+        direct = not IS_ASYNC and calls_user_code(fn)
 
-    async def _arun(self, fn: Callable[..., Awaitable[R]], args: Args, kwargs: Kwargs) -> R:
-        self._admit()
-        try:
-            result = await fn(*args, **kwargs)
-        except BaseException as exc:
-            self._settle(exc)
-            raise
-        self._settle(None)
-        return result
+        async def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
+            admit()
+            try:
+                result = await fn(*args, **kwargs)
+                if direct and hasattr(result, "__await__"):
+                    refuse_awaitable(fn, result)
+            except BaseException as exc:
+                settle(exc)
+                raise
+            settle(None)
+            return result
+
+        return shell(wrapped)
+
+    _wrap = sync_twin(_awrap, "_wrap")
