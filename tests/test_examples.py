@@ -33,3 +33,16 @@ def test_readme_example_is_the_quickstart_example() -> None:
     example = (EXAMPLES / "quickstart.py").read_text()
     for line in block.splitlines():
         assert line.strip() in example, line
+
+
+def test_the_custom_policy_example_meters_sync_async_and_honours_the_deadline() -> None:
+    namespace = runpy.run_path(str(EXAMPLES / "custom_policy.py"))
+    outcome = namespace["main"]()
+    assert outcome == {
+        "answer": "ok",
+        "fetched": "fetched",
+        "calls": 4,  # three attempts through the retry, one async call
+        "failures": 2,
+        "slowest": 1.5,
+        "deadline": "deadline",  # the base checked it on entry; the call never ran
+    }

@@ -26,6 +26,7 @@ from brace._clock import Clock
 from brace._errors import ConfigError
 from brace._policy import Policy
 from brace._unasync import IS_ASYNC, sync_twin
+from brace._validate import ExceptionFilter
 from brace._window import CountWindow, TimeWindow, window_spec
 from brace.store._memory import MemoryStore
 from brace.store._protocol import BreakerStore
@@ -198,8 +199,8 @@ class CircuitBreaker(Policy):
         slow_call_rate: float = 1.0,
         open_for: object = 30.0,
         half_open_calls: int = 5,
-        record: object = Exception,
-        ignore: object = (),
+        record: ExceptionFilter = Exception,
+        ignore: ExceptionFilter = (),
         failure_if: Callable[[Any], object] | None = None,
         clock: Clock | None = None,
         rng: random.Random | None = None,

@@ -22,6 +22,7 @@ from brace._flow import Flow
 from brace._last_good import LastGood
 from brace._policy import Args, Kwargs, Policy
 from brace._substitute import Alternative, Kind, Substitute
+from brace._validate import ExceptionFilter
 
 __all__ = ["Fallback"]
 
@@ -109,7 +110,7 @@ class Fallback(Substitute):
         self,
         alternatives: object,
         *,
-        on: object = Exception,
+        on: ExceptionFilter = Exception,
         on_result: Callable[[Any], object] | None = None,
         clock: Clock | None = None,
         name: str | None = None,

@@ -27,6 +27,7 @@ from brace._policy import Policy
 from brace._retry_after import RetryAfterHook, retry_after_of
 from brace._retry_core import Budget, CallState, GiveUp, Rejected, RetryCore
 from brace._unasync import IS_ASYNC, sync_twin
+from brace._validate import ExceptionFilter
 
 __all__ = ["Retry"]
 
@@ -158,9 +159,7 @@ class Retry(Policy):
         *,
         attempts: int | None = 3,
         backoff: Backoff | Any = None,
-        on: type[BaseException]
-        | tuple[type[BaseException], ...]
-        | Callable[[BaseException], object] = Exception,
+        on: ExceptionFilter = Exception,
         on_result: Callable[[Any], object] | None = None,
         max_elapsed: float | timedelta | None = None,
         budget: Budget | None = None,

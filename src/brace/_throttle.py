@@ -27,6 +27,7 @@ from brace._errors import ConfigError, RateLimitedError
 from brace._events import CallRejected, emit
 from brace._policy import Policy
 from brace._unasync import IS_ASYNC, sync_twin
+from brace._validate import ExceptionFilter
 
 __all__ = ["Throttle", "ThrottleCore"]
 
@@ -98,9 +99,7 @@ class Throttle(Policy):
         *,
         k: float = 2.0,
         window: float | timedelta = 120.0,
-        on: type[BaseException]
-        | tuple[type[BaseException], ...]
-        | Callable[[BaseException], object] = Exception,
+        on: ExceptionFilter = Exception,
         rng: random.Random | None = None,
         clock: Clock | None = None,
     ) -> None:

@@ -18,6 +18,7 @@ from brace._errors import ConfigError
 
 __all__ = [
     "MAX_SECONDS",
+    "ExceptionFilter",
     "ExceptionMatcher",
     "clock",
     "duration",
@@ -32,6 +33,12 @@ __all__ = [
 
 #: A classifier for exceptions: returns True when the exception matches.
 ExceptionMatcher = Callable[[BaseException], bool]
+
+#: What ``on``, ``record`` and ``ignore`` accept: exception types, a tuple of them, or a
+#: predicate taking the exception.
+ExceptionFilter = (
+    type[BaseException] | tuple[type[BaseException], ...] | Callable[[BaseException], object]
+)
 
 #: The longest finite duration accepted (about 292 years): a thread can block for at most
 #: `threading.TIMEOUT_MAX`, so a longer wait would fail with OverflowError at call time.
