@@ -104,8 +104,10 @@ class BreakerMachine:
     def _admitter(self) -> Callable[[], Token]:
         """Build ``admit``: every call runs it, so what it needs is bound in the closure."""
         cell, name, monotonic = self.cell, self.name, self.monotonic
-        deadline, slow, reject = _CURRENT.get, self._admit_slow, self._reject
+        deadline, slow = _CURRENT.get, self._admit_slow
         timed = self.core.slow_after is not None
+        count, listeners, fast = cell.count_rejection, self._listeners, CircuitOpenError.fast
+        message = self._messages["open"]
 
         def admit() -> Token:
             if deadline() is not None:
@@ -119,8 +121,13 @@ class BreakerMachine:
             now = start if timed else monotonic()
             if phase.state is OPEN and now < phase.until:
                 # The open breaker's hot path takes no lock: a phase never changes its
-                # state or `until`, and the cell counts rejections atomically.
-                raise reject(phase, "open", phase.until - now)
+                # state or `until`, and the cell counts rejections atomically. (The rest
+                # of `_reject`, inlined.)
+                count()
+                left = phase.until - now
+                if listeners.active:
+                    emit(listeners, CallRejected(name, "open", left))
+                raise fast(message, name, left, phase.cause)
             return slow(now, start)
 
         return admit

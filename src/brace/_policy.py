@@ -48,18 +48,15 @@ CONTROL_FLOW: tuple[type[BaseException], ...] = (
 Args = tuple[Any, ...]
 Kwargs = dict[str, Any]
 
-_NO_SHELL: tuple[Callable[[], object], Any] = (lambda: None, None)
+_NO_SHELL: tuple[Callable[[], object], Any] = (lambda: None, None)  # matches no function
 
 
-def _cached(policy: Policy, fn: Any, slot: str, build: Callable[[Any], Any]) -> Any:
-    """The shell ``build(fn)``, reused while ``fn`` is the function the last call used.
+def _cache(policy: Policy, fn: Any, slot: str, build: Callable[[Any], Any]) -> Any:
+    """Build ``fn``'s shell and keep it in ``slot`` for the next call with the same ``fn``.
 
     One entry per policy and kind, keyed by a weak reference, so repeated
     ``policy.call(f, ...)`` pays for its shell once and nothing is kept alive.
     """
-    ref, shell = getattr(policy, slot)
-    if ref() is fn:
-        return shell
     shell = build(fn)
     with contextlib.suppress(TypeError):  # not weakly referenceable (a builtin): no cache
         setattr(policy, slot, (weakref.ref(fn), shell))
@@ -143,8 +140,10 @@ class Policy:
         code = getattr(fn, "__code__", None)  # inlined: one flag test for a plain function
         if type(code) is not CodeType or code.co_flags & CO_NOT_SYNC:
             check_call(fn, self, awaited=False)
-        shell: Callable[P, R] = _cached(self, fn, "_sync_shell", self._shell)
-        return shell(*args, **kwargs)
+        ref, shell = self._sync_shell
+        if ref() is not fn:
+            shell = _cache(self, fn, "_sync_shell", self._shell)
+        return shell(*args, **kwargs)  # type: ignore[no-any-return]
 
     async def acall(self, fn: Callable[P, Awaitable[R]], /, *args: P.args, **kwargs: P.kwargs) -> R:
         """Await one call of the coroutine function ``fn`` under this policy.
@@ -155,8 +154,10 @@ class Policy:
         code = getattr(fn, "__code__", None)  # inlined: one flag test for an async def
         if type(code) is not CodeType or code.co_flags & CO_NOT_SYNC != CO_COROUTINE:
             check_call(fn, self, awaited=True)
-        shell: Callable[P, Awaitable[R]] = _cached(self, fn, "_async_shell", self._ashell)
-        return await shell(*args, **kwargs)
+        ref, shell = self._async_shell
+        if ref() is not fn:
+            shell = _cache(self, fn, "_async_shell", self._ashell)
+        return await shell(*args, **kwargs)  # type: ignore[no-any-return]
 
     # -- observability ------------------------------------------------------------------
 

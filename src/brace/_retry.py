@@ -77,12 +77,16 @@ def _retryable(
     call (a programming error), a passed deadline.
     """
     skipped = (*rejections, AwaitableResultError)
+    special = (RejectedError, AwaitableResultError)  # one cheap test before the rare ones
 
     def retryable(exc: BaseException) -> bool:
-        if not isinstance(exc, catch) or isinstance(exc, skipped):
+        if not isinstance(exc, catch):
             return False
-        if isinstance(exc, TimeoutExceededError) and exc.source == "deadline":
-            return False  # the whole call's time is up: another attempt cannot help
+        if isinstance(exc, special):
+            if isinstance(exc, skipped):
+                return False
+            if isinstance(exc, TimeoutExceededError) and exc.source == "deadline":
+                return False  # the whole call's time is up: another attempt cannot help
         return predicate is None or predicate(exc)
 
     return retryable

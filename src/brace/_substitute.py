@@ -89,15 +89,18 @@ class Substitute(Policy):
         direct = not IS_ASYNC and calls_user_code(fn)
 
         async def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
-            box: list[Any] = [None]
             try:
                 result = await fn(*args, **kwargs)
                 if direct and hasattr(result, "__await__"):
                     refuse_awaitable(fn, result)
             except Exception as exc:
+                box: list[Any] = [None]
                 answer = failed(exc, args, kwargs, box)
                 return await adrive(answer, box, fn, args, kwargs, SYSTEM_CLOCK)  # type: ignore[no-any-return]
-            replace = None if stand else succeeded(result, args, kwargs, box)
+            if stand:
+                return result
+            box = [None]
+            replace = succeeded(result, args, kwargs, box)
             if replace is None:
                 return result
             return await adrive(replace, box, fn, args, kwargs, SYSTEM_CLOCK)  # type: ignore[no-any-return]

@@ -145,7 +145,7 @@ class Timeout(Policy):
                     return None, self.seconds, None
                 return None, max(left, 0.0), cur
         clock = self._clock
-        mine = Expiry(clock.monotonic() + self.seconds, self.seconds, clock, cur, "timeout", self)
+        mine = Expiry(clock.monotonic() + self.seconds, self.seconds, clock, cur, "timeout")
         return mine, self.seconds, None
 
     def _timed_out_error(self, applied: Expiry | None) -> TimeoutExceededError:
@@ -194,9 +194,7 @@ class Timeout(Policy):
             alarm = None if system else _alarm(clock)
             token = None
             if mine:  # this timeout is the tighter: a deadline for the call
-                token = current.set(
-                    Expiry(monotonic() + seconds, seconds, clock, outer, "timeout", self)
-                )
+                token = current.set(Expiry(monotonic() + seconds, seconds, clock, outer, "timeout"))
             try:
                 async with asyncio.timeout(limit if alarm is None else None) as scope:
                     if alarm is not None:
