@@ -90,12 +90,34 @@ class Policy:
     # -- the subclass hooks -------------------------------------------------------------
 
     def _wrap(self, fn: Callable[P, R]) -> Callable[P, R]:
-        """The synchronous shell: ``fn`` run under this policy, with ``fn``'s signature."""
-        raise NotImplementedError
+        """The synchronous shell: ``fn`` run under this policy, with ``fn``'s signature.
+
+        A subclass written for the earlier hook ``_run(fn, args, kwargs)`` still works:
+        its ``_run`` becomes the shell.
+        """
+        run = getattr(self, "_run", None)
+        if run is None:
+            raise NotImplementedError(f"{type(self).__name__} implements no _wrap(fn)")
+
+        def shell(*args: P.args, **kwargs: P.kwargs) -> R:
+            return run(fn, args, kwargs)  # type: ignore[no-any-return]
+
+        return shell
 
     def _awrap(self, fn: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:
-        """The asyncio shell: ``fn`` awaited under this policy, with ``fn``'s signature."""
-        raise NotImplementedError
+        """The asyncio shell: ``fn`` awaited under this policy, with ``fn``'s signature.
+
+        A subclass written for the earlier hook ``async _arun(fn, args, kwargs)`` still
+        works: its ``_arun`` becomes the shell.
+        """
+        arun = getattr(self, "_arun", None)
+        if arun is None:
+            raise NotImplementedError(f"{type(self).__name__} implements no _awrap(fn)")
+
+        async def shell(*args: P.args, **kwargs: P.kwargs) -> R:
+            return await arun(fn, args, kwargs)  # type: ignore[no-any-return]
+
+        return shell
 
     def _config(self) -> dict[str, object]:
         """Plain-value configuration, shown by ``repr`` and ``describe()``."""
