@@ -264,7 +264,8 @@ def standard(
     if max_concurrent is not None:
         stages.append(Bulkhead(name, max_concurrent=max_concurrent, clock=checked))
     if total_timeout is not None:
-        stages.append(TimeLimit(total_timeout, name=f"{name}.total", clock=checked))
+        total = _validate.duration("total_timeout", total_timeout, allow_zero=False)
+        stages.append(TimeLimit(total, name=f"{name}.total", clock=checked))
     if attempts != 1:
         stages.append(
             Retry(
@@ -280,7 +281,8 @@ def standard(
         )
     stages.append(HostBreakers(name, breaker or _default_breaker(checked), max_hosts=max_hosts))
     if attempt_timeout is not None:
-        stages.append(TimeLimit(attempt_timeout, name=f"{name}.attempt", clock=checked))
+        each = _validate.duration("attempt_timeout", attempt_timeout, allow_zero=False)
+        stages.append(TimeLimit(each, name=f"{name}.attempt", clock=checked))
     return pipeline(*stages)
 
 
