@@ -189,7 +189,9 @@ def test_only_idempotent_methods_are_retried_by_default() -> None:
         assert in_request(RequestInfo(method, "h"), failure), method
     for method in ("POST", "PATCH"):
         assert not in_request(RequestInfo(method, "h"), failure), method
-        assert in_request(RequestInfo(method, "h", keyed=True), failure), method
+        assert in_request(RequestInfo(method, "h", headers={"Idempotency-Key": "k"}), failure), (
+            method
+        )
         assert in_request(RequestInfo(method, "h"), failure, methods={"GET", method}), method
 
 

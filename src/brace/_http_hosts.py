@@ -12,19 +12,23 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterator
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from typing import Any, ParamSpec, TypeVar
 
 from brace import _validate
 from brace._breaker import CircuitBreaker
 from brace._clock import Clock
+from brace._deadline import _CURRENT as _DEADLINE
+from brace._deadline import check_deadline
 from brace._errors import ConfigError
 from brace._http_request import CURRENT, authority
-from brace._policy import Args, Kwargs, Policy
+from brace._policy import Args, Kwargs, Policy, shell
 
 __all__ = ["BreakerFactory", "HostBreakers"]
 
+P = ParamSpec("P")
 R = TypeVar("R")
+T = TypeVar("T")
 
 #: Given the breaker's full name (``"name:host"``), a new `CircuitBreaker`.
 BreakerFactory = Callable[[str], CircuitBreaker]
@@ -105,12 +109,58 @@ class HostBreakers(Policy):
     def __len__(self) -> int:
         return len(self._breakers)
 
-    def _current(self) -> CircuitBreaker:
-        info = CURRENT.get()
-        return self.breaker("" if info is None else info.authority)
+    def _pick(self, key: str) -> CircuitBreaker:
+        """The breaker for an authority, most recently used now."""
+        with self._lock:
+            found = self._breakers.get(key)
+            if found is not None:
+                self._breakers.move_to_end(key)
+                return found
+        return self.breaker(key)
+
+    def _wrap(self, fn: Callable[P, R]) -> Callable[P, R]:
+        guarded = self._guarded(fn)
+
+        def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
+            if _DEADLINE.get() is not None:
+                check_deadline(self.name)
+            return guarded()(*args, **kwargs)
+
+        return shell(wrapped)
+
+    def _awrap(self, fn: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:
+        guarded = self._guarded(fn)
+
+        async def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
+            if _DEADLINE.get() is not None:
+                check_deadline(self.name)
+            return await guarded()(*args, **kwargs)
+
+        return shell(wrapped)
+
+    def _guarded(self, fn: Callable[..., T]) -> Callable[[], Callable[..., T]]:
+        """For ``fn``: a function giving ``fn`` decorated by the current request's breaker.
+
+        Each breaker decorates ``fn`` once, on its first call; the decorated
+        functions of breakers since dropped are forgotten with the others.
+        """
+        by_breaker: dict[CircuitBreaker, Callable[..., T]] = {}
+        pick, limit = self._pick, self.max_hosts
+
+        def guarded() -> Callable[..., T]:
+            info = CURRENT.get()
+            breaker = pick("" if info is None else info.authority)
+            found = by_breaker.get(breaker)
+            if found is None:
+                if len(by_breaker) >= limit:
+                    by_breaker.clear()
+                found = by_breaker[breaker] = breaker(fn)
+            return found
+
+        return guarded
 
     def _run(self, fn: Callable[..., R], args: Args, kwargs: Kwargs) -> R:
-        return self._current().call(fn, *args, **kwargs)
+        return self._wrap(fn)(*args, **kwargs)
 
     async def _arun(self, fn: Callable[..., Awaitable[R]], args: Args, kwargs: Kwargs) -> R:
-        return await self._current().acall(fn, *args, **kwargs)
+        return await self._awrap(fn)(*args, **kwargs)

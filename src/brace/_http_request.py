@@ -11,6 +11,8 @@ asyncio tasks and the worker threads brace starts, as deadlines do.
 from __future__ import annotations
 
 import contextvars
+import functools
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -28,8 +30,9 @@ def authority(url: str) -> str:
     return join_authority(parts.scheme, parts.hostname or "", parts.port)
 
 
+@functools.lru_cache(maxsize=1024)
 def join_authority(scheme: str, host: str, port: int | None) -> str:
-    """``host[:port]`` from parts already split (see `authority`)."""
+    """``host[:port]`` from parts already split (see `authority`); cached, as hosts repeat."""
     host = host.lower()
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"
@@ -45,7 +48,7 @@ class RequestInfo:
     Attributes:
         method: The method, upper-case.
         authority: ``host[:port]`` (see `brace.http.authority`).
-        keyed: The request carries an ``Idempotency-Key`` header.
+        headers: The request's headers (a case-insensitive mapping), or ``None``.
         replayable: Its body can be sent again (bytes, or no body); a
             streamed upload cannot, so such a request is never retried.
         attempts: Attempts started so far (1 during the first).
@@ -53,9 +56,14 @@ class RequestInfo:
 
     method: str
     authority: str
-    keyed: bool = False
+    headers: Mapping[str, str] | None = None
     replayable: bool = True
     attempts: int = field(default=0)
+
+    @property
+    def keyed(self) -> bool:
+        """Whether the request carries an ``Idempotency-Key`` header (asked only on failure)."""
+        return self.headers is not None and "Idempotency-Key" in self.headers
 
     @property
     def resend_count(self) -> int:

@@ -20,9 +20,10 @@ and `brace.integrations.requests` (``ResilientAdapter``)::
 from __future__ import annotations
 
 import random
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from contextvars import Token
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from brace import _validate
 from brace._backoff import Backoff
@@ -30,12 +31,13 @@ from brace._breaker import CircuitBreaker
 from brace._budget import RetryBudget
 from brace._bulkhead import Bulkhead
 from brace._clock import Clock
-from brace._deadline import Deadline
+from brace._deadline import _CURRENT as _DEADLINE
+from brace._deadline import Expiry, check_deadline
 from brace._errors import BraceError, ConfigError
 from brace._http_errors import TRANSIENT_STATUSES, never_sent, status_of, transient_exception
 from brace._http_hosts import BreakerFactory, HostBreakers
 from brace._http_request import CURRENT, RequestInfo, authority, current_request
-from brace._policy import Args, Kwargs, Pipeline, Policy, pipeline
+from brace._policy import Args, Kwargs, Pipeline, Policy, pipeline, shell
 from brace._retry import Retry
 from brace._retry_after import hint_seconds
 from brace._window import TimeWindow
@@ -55,6 +57,7 @@ __all__ = [
     "standard",
 ]
 
+P = ParamSpec("P")
 R = TypeVar("R")
 
 #: Methods a retry may repeat (RFC 9110 idempotent methods): sending one twice is safe.
@@ -192,7 +195,7 @@ class TimeLimit(Policy):
     ) -> None:
         super().__init__(name)
         self.seconds = _validate.duration("seconds", seconds, allow_zero=False)
-        self._deadline = Deadline(self.seconds, clock=clock)
+        self._clock: Clock = _validate.clock("clock", clock)
 
     def _config(self) -> dict[str, object]:
         return {"seconds": self.seconds}
@@ -200,13 +203,51 @@ class TimeLimit(Policy):
     def __repr__(self) -> str:
         return f"brace.http.{super().__repr__().removeprefix('brace.')}"
 
+    def _enter(self) -> Token[Expiry | None] | None:
+        """Install this limit unless an enclosing bound ends first; the token to restore it."""
+        outer = _DEADLINE.get()
+        if outer is not None:
+            left = outer.left()
+            if left <= 0:
+                check_deadline(self.name)  # raises TimeoutExceededError, as every policy would
+            if left <= self.seconds:
+                return None  # the enclosing deadline is the tighter: it stays in force
+        clock, seconds = self._clock, self.seconds
+        return _DEADLINE.set(Expiry(clock.monotonic() + seconds, seconds, clock, outer, owner=self))
+
+    # The shells install the deadline directly: a `brace.deadline` block would cost twice as much.
+
+    def _wrap(self, fn: Callable[P, R]) -> Callable[P, R]:
+        enter, leave = self._enter, _DEADLINE.reset
+
+        def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
+            token = enter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                if token is not None:
+                    leave(token)
+
+        return shell(wrapped)
+
+    def _awrap(self, fn: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:
+        enter, leave = self._enter, _DEADLINE.reset
+
+        async def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
+            token = enter()
+            try:
+                return await fn(*args, **kwargs)
+            finally:
+                if token is not None:
+                    leave(token)
+
+        return shell(wrapped)
+
     def _run(self, fn: Callable[..., R], args: Args, kwargs: Kwargs) -> R:
-        with self._deadline:
-            return fn(*args, **kwargs)
+        return self._wrap(fn)(*args, **kwargs)
 
     async def _arun(self, fn: Callable[..., Awaitable[R]], args: Args, kwargs: Kwargs) -> R:
-        with self._deadline:
-            return await fn(*args, **kwargs)
+        return await self._awrap(fn)(*args, **kwargs)
 
 
 def standard(

@@ -15,20 +15,12 @@ from brace._http_request import CURRENT, RequestInfo
 from brace._policy import Policy
 from brace.http import TransientStatusError, standard
 
-__all__ = ["MIN_TIMEOUT", "asend", "check_policy", "send", "within"]
+__all__ = ["MIN_TIMEOUT", "asend", "check_policy", "send"]
 
 R = TypeVar("R")
 
 #: The shortest socket timeout handed on: 0 would make a socket non-blocking, not quick.
 MIN_TIMEOUT = 0.001
-
-
-def within(seconds: float | None, left: float | None) -> float | None:
-    """The smaller of a client's timeout (``None``: none) and the time left (``None``: no bound)."""
-    if left is None:
-        return seconds
-    left = max(left, MIN_TIMEOUT)
-    return left if seconds is None or seconds > left else seconds
 
 
 def check_policy(policy: object, owner: str) -> Policy:

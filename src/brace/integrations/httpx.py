@@ -30,11 +30,12 @@ from brace._http_errors import TRANSIENT_STATUSES
 from brace._http_request import RequestInfo, join_authority
 from brace._policy import Policy
 from brace.http import TransientStatusError
-from brace.integrations._http import asend, check_policy, send, within
+from brace.integrations._http import MIN_TIMEOUT, asend, check_policy, send
 
 __all__ = ["AsyncResilientTransport", "ResilientTransport"]
 
 _PHASES = ("connect", "read", "write", "pool")
+_NO_TIMEOUTS: dict[str, float | None] = {}
 
 
 def _describe(request: httpx.Request) -> RequestInfo:
@@ -42,7 +43,7 @@ def _describe(request: httpx.Request) -> RequestInfo:
     return RequestInfo(
         method=request.method,
         authority=join_authority(url.scheme, url.host, url.port),
-        keyed="idempotency-key" in request.headers,
+        headers=request.headers,
         # A body given as bytes can be sent again; a generator or a file upload cannot.
         replayable=isinstance(request.stream, httpx.ByteStream),
     )
@@ -53,8 +54,16 @@ def _limited(extensions: dict[str, Any]) -> dict[str, Any]:
     left = remaining()
     if left is None:
         return extensions
-    given = extensions.get("timeout") or {}
-    return {**extensions, "timeout": {phase: within(given.get(phase), left) for phase in _PHASES}}
+    left = max(left, MIN_TIMEOUT)
+    given = extensions.get("timeout") or _NO_TIMEOUTS
+    connect, read, write, pool = (given.get(phase) for phase in _PHASES)
+    timeout = {
+        "connect": left if connect is None or connect > left else connect,
+        "read": left if read is None or read > left else read,
+        "write": left if write is None or write > left else write,
+        "pool": left if pool is None or pool > left else pool,
+    }
+    return {**extensions, "timeout": timeout}
 
 
 def _buffered(response: httpx.Response, request: httpx.Request, body: bytes) -> httpx.Response:

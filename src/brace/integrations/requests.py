@@ -61,7 +61,7 @@ def _describe(request: PreparedRequest) -> RequestInfo:
     return RequestInfo(
         method=(request.method or "GET").upper(),
         authority=join_authority(url.scheme, url.hostname or "", url.port),
-        keyed="Idempotency-Key" in request.headers,
+        headers=request.headers,
         # Bytes can be sent again; a generator or a file is read once.
         replayable=request.body is None or isinstance(request.body, bytes | str),
     )
