@@ -33,3 +33,16 @@ def test_readme_example_is_the_quickstart_example() -> None:
     example = (EXAMPLES / "quickstart.py").read_text()
     for line in block.splitlines():
         assert line.strip() in example, line
+
+
+def test_the_http_clients_guide_example_runs_as_the_guide_says() -> None:
+    namespace = runpy.run_path(str(EXAMPLES / "http_clients.py"))
+    results = namespace["main"]()
+    assert results == {
+        "GET /flaky (sync)": (200, 3),
+        "GET /missing": (404, 1),
+        "POST /flaky/post": (503, 1),
+        "POST with Idempotency-Key": (200, 3),
+        "GET /busy, 5 s deadline": (503, 1),
+        "GET /flaky (async)": (200, 3),
+    }

@@ -206,14 +206,19 @@ class TimeLimit(Policy):
     def _enter(self) -> Token[Expiry | None] | None:
         """Install this limit unless an enclosing bound ends first; the token to restore it."""
         outer = _DEADLINE.get()
-        if outer is not None:
-            left = outer.left()
+        clock, seconds = self._clock, self.seconds
+        if outer is None:
+            now = clock.monotonic()
+        else:
+            now = outer.clock.monotonic()
+            left = outer.expires - now
             if left <= 0:
                 check_deadline(self.name)  # raises TimeoutExceededError, as every policy would
-            if left <= self.seconds:
+            if left <= seconds:
                 return None  # the enclosing deadline is the tighter: it stays in force
-        clock, seconds = self._clock, self.seconds
-        return _DEADLINE.set(Expiry(clock.monotonic() + seconds, seconds, clock, outer, owner=self))
+            if outer.clock is not clock:
+                now = clock.monotonic()
+        return _DEADLINE.set(Expiry(now + seconds, seconds, clock, outer, owner=self))
 
     # The shells install the deadline directly: a `brace.deadline` block would cost twice as much.
 
