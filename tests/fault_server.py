@@ -42,6 +42,7 @@ class FaultServer:
         self.in_flight = 0
         self.peak = 0
         self.open_connections = 0
+        self.headers: list[dict[str, str]] = []  # each attempt's request headers
         self.release_event = threading.Event()
         self.httpd = _Server(("127.0.0.1", 0), _handler(self))
         self.httpd.daemon_threads = True
@@ -64,9 +65,10 @@ class FaultServer:
             self.attempts = self.peak = 0
             self.paths.clear()
 
-    def next_fault(self, path: str) -> str:
+    def next_fault(self, path: str, headers: dict[str, str]) -> str:
         with self.lock:
             self.attempts += 1
+            self.headers.append(headers)
             self.paths[path] += 1
             self.in_flight += 1
             self.peak = max(self.peak, self.in_flight)
@@ -142,7 +144,7 @@ def _handler(server: FaultServer) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             if length:
                 self.rfile.read(length)
-            fault = server.next_fault(self.path)
+            fault = server.next_fault(self.path, dict(self.headers.items()))
             try:
                 self._play(fault)
             finally:

@@ -5,4 +5,5 @@ package happens to be installed: import the module you use.
 
 * `brace.integrations.httpx`: ``ResilientTransport`` and ``AsyncResilientTransport``.
 * `brace.integrations.requests`: ``ResilientAdapter``.
+* `brace.integrations.deadlines`: ``DeadlineMiddleware`` (ASGI) and the header's format.
 """

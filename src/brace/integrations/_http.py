@@ -7,15 +7,16 @@ wrapped attempt function with the request made current, and turn a
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, TypeVar
 
 from brace._errors import ConfigError
 from brace._http_request import CURRENT, RequestInfo
 from brace._policy import Policy
 from brace.http import TransientStatusError, standard
+from brace.integrations.deadlines import format_timeout
 
-__all__ = ["MIN_TIMEOUT", "asend", "check_policy", "send"]
+__all__ = ["MIN_TIMEOUT", "asend", "check_header", "check_policy", "restore", "send", "stamp"]
 
 R = TypeVar("R")
 
@@ -55,3 +56,32 @@ async def asend(attempt: Callable[..., Awaitable[R]], info: RequestInfo, *args: 
         return exc.response  # type: ignore[no-any-return]
     finally:
         CURRENT.reset(token)
+
+
+def check_header(header: object) -> str | None:
+    """A ``deadline_header=`` argument: ``None`` or a header name."""
+    if header is None or (isinstance(header, str) and header and header.isascii()):
+        return header
+    raise ConfigError(
+        f"deadline_header={header!r} is not allowed; expected None or a header name such as "
+        '"X-Request-Timeout"'
+    )
+
+
+def stamp(headers: MutableMapping[str, str], name: str | None, left: float | None) -> str | None:
+    """Send the time ``left`` as header ``name``; what `restore` needs (``None``: nothing set)."""
+    if name is None or left is None:
+        return None
+    previous = headers.get(name, "")
+    headers[name] = format_timeout(left)
+    return previous
+
+
+def restore(headers: MutableMapping[str, str], name: str | None, previous: str | None) -> None:
+    """Undo `stamp`: the request object is the caller's, and may be sent again."""
+    if name is None or previous is None:
+        return
+    if previous:
+        headers[name] = previous
+    else:
+        headers.pop(name, None)

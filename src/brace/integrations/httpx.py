@@ -30,7 +30,15 @@ from brace._http_errors import TRANSIENT_STATUSES
 from brace._http_request import RequestInfo, join_authority
 from brace._policy import Policy
 from brace.http import TransientStatusError
-from brace.integrations._http import MIN_TIMEOUT, asend, check_policy, send
+from brace.integrations._http import (
+    MIN_TIMEOUT,
+    asend,
+    check_header,
+    check_policy,
+    restore,
+    send,
+    stamp,
+)
 
 __all__ = ["AsyncResilientTransport", "ResilientTransport"]
 
@@ -49,9 +57,8 @@ def _describe(request: httpx.Request) -> RequestInfo:
     )
 
 
-def _limited(extensions: dict[str, Any]) -> dict[str, Any]:
-    """``extensions`` with every timeout no longer than `brace.remaining()`."""
-    left = remaining()
+def _limited(extensions: dict[str, Any], left: float | None) -> dict[str, Any]:
+    """``extensions`` with every timeout no longer than ``left`` (`brace.remaining()`)."""
     if left is None:
         return extensions
     left = max(left, MIN_TIMEOUT)
@@ -87,13 +94,21 @@ class ResilientTransport(httpx.BaseTransport):
         transport: The transport that sends each attempt. Default
             ``httpx.HTTPTransport()`` (configure pool limits, TLS and
             proxies there: a client given a transport does not apply its own).
+        deadline_header: Send each attempt's time left (`brace.remaining()`)
+            in this header, for a server's `brace.integrations.deadlines.
+            DeadlineMiddleware`. Default None: no header.
     """
 
     def __init__(
-        self, policy: Policy | None = None, transport: httpx.BaseTransport | None = None
+        self,
+        policy: Policy | None = None,
+        transport: httpx.BaseTransport | None = None,
+        *,
+        deadline_header: str | None = None,
     ) -> None:
         self.policy = check_policy(policy, type(self).__name__)
         self.transport = httpx.HTTPTransport() if transport is None else transport
+        self.deadline_header = check_header(deadline_header)
         self._attempt = self.policy(self._send_once)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
@@ -102,12 +117,14 @@ class ResilientTransport(httpx.BaseTransport):
 
     def _send_once(self, request: httpx.Request, info: RequestInfo) -> httpx.Response:
         info.attempts += 1
-        given = request.extensions
-        request.extensions = _limited(given)
+        given, left, header = request.extensions, remaining(), self.deadline_header
+        request.extensions = _limited(given, left)
+        previous = stamp(request.headers, header, left)
         try:
             response = self.transport.handle_request(request)
         finally:
             request.extensions = given
+            restore(request.headers, header, previous)
         if response.status_code not in TRANSIENT_STATUSES:
             return response
         stream = response.stream
@@ -129,13 +146,19 @@ class AsyncResilientTransport(httpx.AsyncBaseTransport):
         policy: A brace policy or pipeline. Default ``brace.http.standard("http")``.
         transport: The transport that sends each attempt. Default
             ``httpx.AsyncHTTPTransport()``.
+        deadline_header: As for `ResilientTransport`. Default None.
     """
 
     def __init__(
-        self, policy: Policy | None = None, transport: httpx.AsyncBaseTransport | None = None
+        self,
+        policy: Policy | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        *,
+        deadline_header: str | None = None,
     ) -> None:
         self.policy = check_policy(policy, type(self).__name__)
         self.transport = httpx.AsyncHTTPTransport() if transport is None else transport
+        self.deadline_header = check_header(deadline_header)
         self._attempt = self.policy(self._send_once)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -144,12 +167,14 @@ class AsyncResilientTransport(httpx.AsyncBaseTransport):
 
     async def _send_once(self, request: httpx.Request, info: RequestInfo) -> httpx.Response:
         info.attempts += 1
-        given = request.extensions
-        request.extensions = _limited(given)
+        given, left, header = request.extensions, remaining(), self.deadline_header
+        request.extensions = _limited(given, left)
+        previous = stamp(request.headers, header, left)
         try:
             response = await self.transport.handle_async_request(request)
         finally:
             request.extensions = given
+            restore(request.headers, header, previous)
         if response.status_code not in TRANSIENT_STATUSES:
             return response
         try:

@@ -31,7 +31,14 @@ from brace._http_errors import TRANSIENT_STATUSES
 from brace._http_request import RequestInfo, join_authority
 from brace._policy import Policy
 from brace.http import TransientStatusError
-from brace.integrations._http import MIN_TIMEOUT, check_policy, send
+from brace.integrations._http import (
+    MIN_TIMEOUT,
+    check_header,
+    check_policy,
+    restore,
+    send,
+    stamp,
+)
 
 __all__ = ["ResilientAdapter"]
 
@@ -78,6 +85,8 @@ class ResilientAdapter(HTTPAdapter):
         pool_connections: As for ``HTTPAdapter``. Default 10.
         pool_maxsize: As for ``HTTPAdapter``. Default 10.
         pool_block: As for ``HTTPAdapter``. Default False.
+        deadline_header: Send each attempt's time left in this header, for a
+            server's `brace.integrations.deadlines.DeadlineMiddleware`. Default None.
 
     urllib3's own retries stay off (``max_retries=0``): the policy retries.
     """
@@ -90,6 +99,7 @@ class ResilientAdapter(HTTPAdapter):
         pool_connections: int = 10,
         pool_maxsize: int = 10,
         pool_block: bool = False,
+        deadline_header: str | None = None,
     ) -> None:
         super().__init__(
             pool_connections=pool_connections,
@@ -98,6 +108,7 @@ class ResilientAdapter(HTTPAdapter):
             pool_block=pool_block,
         )
         self.policy = check_policy(policy, type(self).__name__)
+        self.deadline_header = check_header(deadline_header)
         connect, read = _split(default_timeout) if _sane(default_timeout) else (None, None)
         if connect is None or read is None:
             raise ConfigError(
@@ -135,26 +146,30 @@ class ResilientAdapter(HTTPAdapter):
         info: RequestInfo,
     ) -> Response:
         info.attempts += 1
-        response = super().send(
-            request,
-            stream=stream,
-            timeout=self._limited(timeout),
-            verify=verify,
-            cert=cert,
-            proxies=proxies,
-        )
+        left, header = remaining(), self.deadline_header
+        previous = stamp(request.headers, header, left)
+        try:
+            response = super().send(
+                request,
+                stream=stream,
+                timeout=self._limited(timeout, left),
+                verify=verify,
+                cert=cert,
+                proxies=proxies,
+            )
+        finally:
+            restore(request.headers, header, previous)
         if response.status_code in TRANSIENT_STATUSES:
             _ = response.content  # read to the end: the connection goes back to the pool
             raise TransientStatusError(response)
         return response
 
-    def _limited(self, timeout: TimeoutArg) -> tuple[float, float]:
-        """``(connect, read)``: the caller's, or the default, no longer than the time left."""
+    def _limited(self, timeout: TimeoutArg, left: float | None) -> tuple[float, float]:
+        """``(connect, read)``: the caller's, or the default, no longer than ``left``."""
         connect, read = _split(timeout)
         default_connect, default_read = self.default_timeout
         connect = default_connect if connect is None else connect
         read = default_read if read is None else read
-        left = remaining()
         if left is None:
             return connect, read
         left = max(left, MIN_TIMEOUT)
