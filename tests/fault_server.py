@@ -9,8 +9,13 @@ only on what the client reports.
 Faults: ``"200"``, any status code (``"404"``, ``"500"``...), ``"503:2"`` (a
 ``Retry-After: 2``), ``"503:date:2"`` (``Retry-After`` as an HTTP-date 2 s
 from now), ``"slow-headers:0.3"`` (answer after 0.3 s), ``"slow-body:0.3"``
-(headers at once, the body 0.3 s later), ``"hang"`` (never answer, until
-`release`), ``"reset"`` (a TCP reset instead of an answer).
+(headers at once, the body 0.3 s later), ``"bytes:65536"`` (a 200 with a body
+that long), ``"hang"`` (never answer, until `release`), ``"reset"`` (a TCP reset
+instead of an answer).
+
+Run as a script (``python -m tests.fault_server HOST``) it serves on HOST and
+takes commands on stdin: ``play FAULT...`` and ``count`` (prints the attempts
+and the peak concurrency).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import json
 import socket
 import struct
+import sys
 import threading
 from collections import Counter, deque
 from email.utils import formatdate
@@ -33,7 +39,7 @@ HANG_CAP = 30.0
 class FaultServer:
     """A scripted HTTP server on 127.0.0.1; use as a context manager."""
 
-    def __init__(self, *, then: str = "200") -> None:
+    def __init__(self, *, then: str = "200", host: str = "127.0.0.1") -> None:
         self.then = then
         self.script: deque[str] = deque()
         self.lock = threading.Lock()
@@ -44,10 +50,10 @@ class FaultServer:
         self.open_connections = 0
         self.headers: list[dict[str, str]] = []  # each attempt's request headers
         self.release_event = threading.Event()
-        self.httpd = _Server(("127.0.0.1", 0), _handler(self))
+        self.httpd = _Server((host, 0), _handler(self))
         self.httpd.daemon_threads = True
         self.httpd.block_on_close = False
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.url = f"http://{host}:{self.httpd.server_address[1]}"
         self._thread = threading.Thread(
             target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
         )
@@ -167,11 +173,16 @@ def _handler(server: FaultServer) -> type[BaseHTTPRequestHandler]:
                 self._send(200)
             elif kind == "slow-body":
                 self._send(200, body_delay=float(arg))
+            elif kind == "bytes":
+                self._send(200, size=int(arg))
             else:
                 self._send(int(kind), retry_after=arg)
 
-        def _send(self, status: int, *, retry_after: str = "", body_delay: float = 0.0) -> None:
+        def _send(
+            self, status: int, *, retry_after: str = "", body_delay: float = 0.0, size: int = 0
+        ) -> None:
             body = json.dumps({"status": status, "path": self.path}).encode()
+            body += b" " * max(size - len(body), 0)
             self.send_response(status)
             if retry_after.startswith("date:"):
                 when = SystemClock().wall() + float(retry_after[5:])
@@ -192,3 +203,19 @@ def _handler(server: FaultServer) -> type[BaseHTTPRequestHandler]:
             pass
 
     return Handler
+
+
+def main() -> None:
+    """Serve on ``sys.argv[1]``; print the URL, then obey ``play``/``count`` lines on stdin."""
+    with FaultServer(host=sys.argv[1]) as server:
+        print(server.url, flush=True)  # noqa: T201 - the protocol is stdout
+        for line in sys.stdin:
+            command, *args = line.split()
+            if command == "play":
+                server.play(*args)
+            elif command == "count":
+                print(server.attempts, server.peak, flush=True)  # noqa: T201
+
+
+if __name__ == "__main__":
+    main()
