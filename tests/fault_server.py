@@ -150,12 +150,22 @@ def _handler(server: FaultServer) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             if length:
                 self.rfile.read(length)
+            elif self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                self._skip_chunks()
             fault = server.next_fault(self.path, dict(self.headers.items()))
             try:
                 self._play(fault)
             finally:
                 with server.lock:
                     server.in_flight -= 1
+
+        def _skip_chunks(self) -> None:
+            """Read a chunked request body to its end, so the next request starts clean."""
+            while True:
+                size = int(self.rfile.readline().split(b";")[0], 16)
+                self.rfile.read(size + 2)  # the chunk and its CRLF
+                if size == 0:
+                    return
 
         def _play(self, fault: str) -> None:
             kind, _, arg = fault.partition(":")

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
 
+import aiohttp
 import httpx
 import pytest
 import requests
@@ -79,6 +80,10 @@ TRANSIENT_ERRORS: list[BaseException] = [
     requests.exceptions.ChunkedEncodingError("cut"),
     urllib3.exceptions.ProtocolError("aborted"),
     urllib3.exceptions.ReadTimeoutError(None, "/", "slow"),  # type: ignore[arg-type]
+    aiohttp.ServerDisconnectedError(),
+    aiohttp.ServerTimeoutError("slow"),
+    aiohttp.ClientPayloadError("cut"),
+    aiohttp.ClientConnectionError("dropped"),
     ConnectionResetError(),
     ConnectionRefusedError(),
     TimeoutError(),
@@ -94,6 +99,7 @@ NOT_TRANSIENT: list[BaseException] = [
     requests.exceptions.InvalidURL("nope"),
     requests.exceptions.TooManyRedirects("loop"),
     urllib3.exceptions.SSLError("certificate"),
+    aiohttp.InvalidURL("nope"),
     brace.CircuitOpenError("open", policy="b", retry_after=1.0),
     brace.BulkheadFullError("full", policy="b"),
     ValueError("a bug"),

@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import gc
+import json
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
+import aiohttp
 import httpx
 import pytest
 import requests
@@ -22,12 +24,13 @@ import requests.adapters
 
 import brace
 import brace.http
+from brace.integrations.aiohttp import ResilientMiddleware
 from brace.integrations.httpx import AsyncResilientTransport, ResilientTransport
 from brace.integrations.requests import ResilientAdapter
 from brace.testing import no_wait
 from tests.fault_server import FaultServer, closed_port_url
 
-KINDS = ["httpx", "httpx-async", "requests"]
+KINDS = ["httpx", "httpx-async", "requests", "aiohttp"]
 
 
 class Recording(httpx.BaseTransport, httpx.AsyncBaseTransport):
@@ -59,10 +62,33 @@ class Recording(httpx.BaseTransport, httpx.AsyncBaseTransport):
         await self.inner.aclose()
 
 
-class Client:
-    """One kind of client (httpx sync or async, or requests) behind one blocking interface."""
+class AioAnswer:
+    """An aiohttp response, its body read, with the sync methods the tests use."""
 
-    def __init__(self, kind: str, policy: brace.Policy, *, timeout: float = 5.0) -> None:
+    def __init__(self, response: aiohttp.ClientResponse, body: bytes) -> None:
+        self.response = response
+        self.status_code = response.status
+        self.headers = response.headers
+        self.body = body
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    def raise_for_status(self) -> None:
+        self.response.raise_for_status()
+
+
+class Client:
+    """One kind of client (httpx sync or async, requests, aiohttp) behind one blocking interface."""
+
+    def __init__(
+        self,
+        kind: str,
+        policy: brace.Policy,
+        *,
+        timeout: float = 5.0,
+        sock_read: float | None = None,
+    ) -> None:
         self.kind = kind
         self.policy = policy
         self.recording: Recording | None = None
@@ -77,11 +103,25 @@ class Client:
             self.transport = AsyncResilientTransport(policy, transport=self.recording)
             self.httpx = httpx.AsyncClient(transport=self.transport, timeout=timeout)
             self._runner = asyncio.Runner()
+        elif kind == "aiohttp":
+            self._runner = asyncio.Runner()
+            self.middleware = ResilientMiddleware(policy)
+
+            async def session() -> aiohttp.ClientSession:
+                limits = aiohttp.ClientTimeout(total=timeout, sock_read=sock_read)
+                return aiohttp.ClientSession(middlewares=(self.middleware,), timeout=limits)
+
+            self.aiohttp = self.run(session)
         else:
             self.adapter = ResilientAdapter(policy)
             self.session = requests.Session()
             self.session.mount("http://", self.adapter)
             self.timeout = timeout
+        self.body_key = "content" if kind.startswith("httpx") else "data"
+        self.http_error: type[Exception] = {
+            "requests": requests.HTTPError,
+            "aiohttp": aiohttp.ClientResponseError,
+        }.get(kind, httpx.HTTPError)
 
     def run(self, fn: Callable[[], Any]) -> Any:
         """``fn()``, awaited on this client's loop when it is a coroutine, in this context."""
@@ -93,7 +133,13 @@ class Client:
         if self.kind == "requests":
             kwargs.setdefault("timeout", self.timeout)
             return self.session.request(method, url, **kwargs)
+        if self.kind == "aiohttp":
+            return self.run(lambda: self._aiohttp(method, url, **kwargs))
         return self.run(lambda: self.httpx.request(method, url, **kwargs))
+
+    async def _aiohttp(self, method: str, url: str, **kwargs: Any) -> AioAnswer:
+        async with self.aiohttp.request(method, url, **kwargs) as response:
+            return AioAnswer(response, await response.read())
 
     def get(self, url: str, **kwargs: Any) -> Any:
         return self.request("GET", url, **kwargs)
@@ -103,9 +149,12 @@ class Client:
         if self._runner is not None:
 
             async def many() -> list[Any]:
-                return await asyncio.gather(
-                    *(self.httpx.get(url) for _ in range(n)), return_exceptions=True
+                one = (
+                    (lambda: self._aiohttp("GET", url))
+                    if self.kind == "aiohttp"
+                    else (lambda: self.httpx.get(url))
                 )
+                return await asyncio.gather(*(one() for _ in range(n)), return_exceptions=True)
 
             return self.run(many)  # type: ignore[no-any-return]
         results: list[Any] = [None] * n
@@ -129,6 +178,10 @@ class Client:
             pools = self.adapter.poolmanager.pools
             queues = [pools[key].pool for key in pools.keys()]  # noqa: SIM118 - not a dict
             return sum(q.maxsize - q.qsize() for q in queues if q is not None)
+        if self.kind == "aiohttp":
+            connector = self.aiohttp.connector
+            assert connector is not None
+            return len(connector._acquired)
         assert self.recording is not None
         return len(self.recording.inner._pool._requests)
 
@@ -138,6 +191,10 @@ class Client:
         self.closed = True
         if self.kind == "requests":
             self.session.close()
+        elif self.kind == "aiohttp":
+            assert self._runner is not None
+            self.run(self.aiohttp.close)
+            self._runner.close()
         elif self._runner is not None:
             self.run(self.httpx.aclose)
             self._runner.close()
@@ -146,11 +203,13 @@ class Client:
 
 
 def transport_error(kind: str) -> tuple[type[Exception], ...]:
-    return (requests.RequestException,) if kind == "requests" else (httpx.TransportError,)
+    errors = {"requests": requests.RequestException, "aiohttp": aiohttp.ClientError}
+    return (errors.get(kind, httpx.TransportError),)
 
 
 def timeout_error(kind: str) -> tuple[type[Exception], ...]:
-    return (requests.Timeout,) if kind == "requests" else (httpx.TimeoutException,)
+    errors = {"requests": requests.Timeout, "aiohttp": aiohttp.ServerTimeoutError}
+    return (errors.get(kind, httpx.TimeoutException),)
 
 
 @pytest.fixture(params=KINDS)
@@ -228,11 +287,11 @@ def test_when_retries_give_up_the_last_transient_response_is_returned_readable(
     make: Callable[..., Client], server: FaultServer
 ) -> None:
     server.play("500", "503", "504")
-    response = make().get(f"{server.url}/x")
+    client = make()
+    response = client.get(f"{server.url}/x")
     assert (response.status_code, server.attempts) == (504, 3)
     assert response.json() == {"status": 504, "path": "/x"}  # the body survived the retries
-    error = requests.HTTPError if isinstance(response, requests.Response) else httpx.HTTPError
-    with pytest.raises(error):
+    with pytest.raises(client.http_error):
         response.raise_for_status()
 
 
@@ -333,8 +392,12 @@ def test_every_attempt_gets_socket_timeouts_within_the_time_left(server: FaultSe
 def test_a_slow_body_is_not_retried_and_is_bounded_by_the_attempts_socket_timeout(
     make: Callable[..., Client], server: FaultServer, kind: str
 ) -> None:
-    # A response is protected until its headers arrive; its body is read afterwards.
+    # A response is protected until its headers arrive; its body is read afterwards. aiohttp
+    # fixes its socket timeouts per session, so there the session's own sock_read bounds it.
     client = make(attempt_timeout=0.15)
+    if kind == "aiohttp":
+        client = Client(kind, client.policy, sock_read=0.15)
+        client.closed = True  # closed below, not by the fixture
     server.play("slow-body:1")
     clock = brace.SystemClock()
     start = clock.monotonic()
@@ -342,6 +405,9 @@ def test_a_slow_body_is_not_retried_and_is_bounded_by_the_attempts_socket_timeou
         client.get(server.url)
     assert server.attempts == 1
     assert clock.monotonic() - start < 0.6
+    if kind == "aiohttp":
+        client.closed = False
+        client.close()
 
 
 def test_a_connection_reset_is_retried(
@@ -377,7 +443,7 @@ def test_post_is_not_retried_without_an_idempotency_key(
 ) -> None:
     server.play("503")
     client = make()
-    body: dict[str, Any] = {"data": b"x"} if client.kind == "requests" else {"content": b"x"}
+    body = {client.body_key: b"x"}
     response = client.request("POST", server.url, **body)
     assert (response.status_code, server.attempts) == (503, 1)
     server.reset_counts()
@@ -405,10 +471,8 @@ def test_a_streamed_upload_is_sent_once(make: Callable[..., Client], server: Fau
         yield b"part"
 
     server.play("503")
-    key = "data" if client.kind == "requests" else "content"
-    response = client.request(
-        "PUT", server.url, **{key: abody() if client.kind == "httpx-async" else body()}
-    )
+    stream = body() if client.kind in ("httpx", "requests") else abody()
+    response = client.request("PUT", server.url, **{client.body_key: stream})
     assert (response.status_code, server.attempts) == (503, 1)
 
 

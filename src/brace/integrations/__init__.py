@@ -5,5 +5,6 @@ package happens to be installed: import the module you use.
 
 * `brace.integrations.httpx`: ``ResilientTransport`` and ``AsyncResilientTransport``.
 * `brace.integrations.requests`: ``ResilientAdapter``.
+* `brace.integrations.aiohttp`: ``ResilientMiddleware``.
 * `brace.integrations.deadlines`: ``DeadlineMiddleware`` (ASGI) and the header's format.
 """
