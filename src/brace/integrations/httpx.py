@@ -44,6 +44,7 @@ __all__ = ["AsyncResilientTransport", "ResilientTransport"]
 
 _PHASES = ("connect", "read", "write", "pool")
 _NO_TIMEOUTS: dict[str, float | None] = {}
+_Undo = tuple[dict[str, Any], str | None]
 
 
 def _describe(request: httpx.Request) -> RequestInfo:
@@ -84,6 +85,20 @@ def _buffered(response: httpx.Response, request: httpx.Request, body: bytes) -> 
     )
 
 
+def _begin(request: httpx.Request, info: RequestInfo, header: str | None) -> _Undo:
+    """Count the attempt and give ``request`` its time limits; what `_end` restores."""
+    info.attempts += 1
+    given, left = request.extensions, remaining()
+    request.extensions = _limited(given, left)
+    return given, stamp(request.headers, header, left)
+
+
+def _end(request: httpx.Request, header: str | None, undo: _Undo) -> None:
+    """Give the caller's request back as it was: it may be sent again."""
+    request.extensions, previous = undo
+    restore(request.headers, header, previous)
+
+
 class ResilientTransport(httpx.BaseTransport):
     """An httpx transport that sends each request through ``policy``.
 
@@ -116,20 +131,15 @@ class ResilientTransport(httpx.BaseTransport):
         return send(self._attempt, _describe(request), request)
 
     def _send_once(self, request: httpx.Request, info: RequestInfo) -> httpx.Response:
-        info.attempts += 1
-        given, left, header = request.extensions, remaining(), self.deadline_header
-        request.extensions = _limited(given, left)
-        previous = stamp(request.headers, header, left)
+        undo = _begin(request, info, self.deadline_header)
         try:
             response = self.transport.handle_request(request)
         finally:
-            request.extensions = given
-            restore(request.headers, header, previous)
+            _end(request, self.deadline_header, undo)
         if response.status_code not in TRANSIENT_STATUSES:
             return response
-        stream = response.stream
         try:
-            body = b"".join(stream)  # type: ignore[arg-type]
+            body = b"".join(response.stream)  # type: ignore[arg-type]
         finally:
             response.close()
         raise TransientStatusError(_buffered(response, request, body))
@@ -166,15 +176,11 @@ class AsyncResilientTransport(httpx.AsyncBaseTransport):
         return await asend(self._attempt, _describe(request), request)
 
     async def _send_once(self, request: httpx.Request, info: RequestInfo) -> httpx.Response:
-        info.attempts += 1
-        given, left, header = request.extensions, remaining(), self.deadline_header
-        request.extensions = _limited(given, left)
-        previous = stamp(request.headers, header, left)
+        undo = _begin(request, info, self.deadline_header)
         try:
             response = await self.transport.handle_async_request(request)
         finally:
-            request.extensions = given
-            restore(request.headers, header, previous)
+            _end(request, self.deadline_header, undo)
         if response.status_code not in TRANSIENT_STATUSES:
             return response
         try:
