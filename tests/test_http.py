@@ -369,3 +369,30 @@ def test_transient_status_error_carries_the_response() -> None:
     error = brace.http.TransientStatusError(answer)
     assert (error.response, error.status_code) == (answer, 503)
     assert isinstance(error, brace.BraceError)
+
+
+def test_host_breakers_stay_bounded_under_threads() -> None:
+    import threading
+
+    hosts = brace.http.HostBreakers("api", max_hosts=5)
+    errors: list[BaseException] = []
+
+    def work(worker: int) -> None:
+        try:
+            for i in range(300):
+                token = CURRENT.set(RequestInfo("GET", f"h{(worker * 7 + i) % 40}"))
+                try:
+                    hosts.call(lambda: None)
+                finally:
+                    CURRENT.reset(token)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(hosts) <= 5
+    assert all(b.name.startswith("api:h") for b in hosts)
