@@ -289,7 +289,7 @@ def standard(
         backoff: Waits between attempts. Default
             ``Backoff.exponential(initial=0.2, max_delay=30.0, jitter="full")``.
         budget: ``True`` for a new `RetryBudget` (retries at most 20% of
-            requests beyond 10 per second), ``False`` for none, or a budget to
+            requests, plus 10 per second), ``False`` for none, or a budget to
             share. Default ``True``.
         retry_methods: Methods retried without an ``Idempotency-Key``.
             Default `IDEMPOTENT_METHODS`.
