@@ -46,3 +46,16 @@ def test_the_custom_policy_example_meters_sync_async_and_honours_the_deadline() 
         "slowest": 1.5,
         "deadline": "deadline",  # the base checked it on entry; the call never ran
     }
+
+
+def test_the_http_clients_guide_example_runs_as_the_guide_says() -> None:
+    namespace = runpy.run_path(str(EXAMPLES / "http_clients.py"))
+    results = namespace["main"]()
+    assert results == {
+        "GET /flaky (sync)": (200, 3),
+        "GET /missing": (404, 1),
+        "POST /flaky/post": (503, 1),
+        "POST with Idempotency-Key": (200, 3),
+        "GET /busy, 5 s deadline": (503, 1),
+        "GET /flaky (async)": (200, 3),
+    }

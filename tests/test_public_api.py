@@ -54,6 +54,7 @@ EXPECTED = {
     "WindowSnapshot",
     "chaos",
     "deadline",
+    "http",
     "listen",
     "pipeline",
     "remaining",
