@@ -1,18 +1,14 @@
 """The policy base class and `pipeline()`: the one contract every policy follows.
 
-1. A policy implements one pair of hooks, ``_wrap(fn)`` and ``_awrap(fn)``: each
-   returns a shell around ``fn``, sync or async, that runs one call under the policy.
-2. A shell only drives the policy's sans-I/O core: ask it, run or await the call, hand
-   it the outcome. The deadline guard comes first, inline in brace's own shells
-   (``_guards_deadline``), or from the base as one outer layer for any other policy.
-3. Where the two shells differ only in ``await``, ``_wrap`` is derived from
-   ``_awrap``'s source (`brace._unasync.sync_twin`): each shell is written once.
-4. The base derives the rest: decorating (``@policy``), ``call`` and ``acall``
-   (shells cached per function), and `Pipeline`, which nests the hooks outermost first.
-5. Loops that call or sleep more than once (retry, fallback chains) are flows:
-   generators run by the one pair of drivers in `brace._flow`.
-6. Control flow is never a failure: shells catch ``Exception`` for outcomes and
-   clean up on ``BaseException``, so cancellation and Ctrl-C pass through untouched.
+A policy implements one pair of hooks, ``_wrap(fn)`` and ``_awrap(fn)``, each a shell around
+``fn`` that asks the policy's sans-I/O core, runs or awaits the call, and reports the outcome.
+Where the shells differ only in ``await``, ``_wrap`` is compiled from ``_awrap`` (`brace._unasync`).
+The deadline guard leads every shell: inline in brace's own, added by the base for any other.
+The base derives decorating, ``call`` and ``acall`` (shells cached per function); `Pipeline`
+nests the hooks, outermost first. Loops that call or sleep more than once (retries, fallback
+chains) are flows: generators run by the one pair of drivers in `brace._flow`.
+Shells treat ``Exception`` as the outcome and clean up on ``BaseException``: cancellation and
+Ctrl-C pass through untouched, and nothing a policy holds is left behind.
 """
 
 from __future__ import annotations
