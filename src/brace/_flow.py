@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Generator
 from typing import Any, Final, Protocol
 
-from brace._calls import calls_user_code, refuse_awaitable
+from brace._calls import refuse_awaitable
 from brace._clock import Clock, await_wait, wait  # noqa: F401 - wait: drive's sleep
 from brace._unasync import IS_ASYNC, sync_twin
 
@@ -54,6 +54,23 @@ class Step(Protocol):
 Flow = Generator["float | Step | None", None, None]
 
 
+async def _astep(step: Step, args: Any, kwargs: Any) -> Outcome:
+    """Run one step other than `CALL` (a fallback's alternative): its outcome."""
+    target = step.target
+    try:
+        result = target(*args, **kwargs)
+        if step.awaited:
+            result = await result
+        if not IS_ASYNC and hasattr(result, "__await__"):
+            refuse_awaitable(target, result, direct=True)
+    except Exception as exc:
+        return False, exc
+    return True, result
+
+
+_step: Callable[[Step, Any, Any], Outcome] = sync_twin(_astep, "_step")
+
+
 async def adrive(  # noqa: PLR0917 - positional: called once per failing call, on a hot path
     flow: Flow, box: list[Any], fn: Callable[..., Any], args: Any, kwargs: Any, clock: Clock
 ) -> Any:
@@ -63,26 +80,21 @@ async def adrive(  # noqa: PLR0917 - positional: called once per failing call, o
     holds (whose traceback holds the caller's frames) is freed now, not by
     the cyclic garbage collector.
     """
-    direct = not IS_ASYNC and calls_user_code(fn)
     try:
         for step in flow:
             if step is CALL:
-                target, awaited = fn, True
+                try:
+                    result = await fn(*args, **kwargs)
+                except Exception as exc:
+                    box[0] = False, exc
+                    continue
+                if not IS_ASYNC and hasattr(result, "__await__"):
+                    refuse_awaitable(fn, result)  # asks whether fn is the user's own
+                box[0] = True, result
             elif type(step) is float:
                 await await_wait(clock, step)
-                continue
             else:
-                target, awaited = step.target, step.awaited  # type: ignore[union-attr]
-            try:
-                result = target(*args, **kwargs)
-                if awaited:
-                    result = await result
-                if not IS_ASYNC and hasattr(result, "__await__"):
-                    refuse_awaitable(target, result, direct=direct or target is not fn)
-            except Exception as exc:
-                box[0] = False, exc
-            else:
-                box[0] = True, result
+                box[0] = await _astep(step, args, kwargs)  # type: ignore[arg-type]
         return box[0]
     except BaseException:
         flow.close()
@@ -92,4 +104,4 @@ async def adrive(  # noqa: PLR0917 - positional: called once per failing call, o
 
 
 drive: Callable[[Flow, list[Any], Callable[..., Any], Any, Any, Clock], Any]
-drive = sync_twin(adrive, "drive", await_wait="wait")
+drive = sync_twin(adrive, "drive", await_wait="wait", _astep="_step")

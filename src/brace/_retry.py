@@ -66,6 +66,11 @@ def _skipped_rejections(on: object) -> tuple[type[RejectedError], ...]:
     )
 
 
+#: Exceptions whose retrying depends on more than ``on``: rejections, a passed deadline, an
+#: awaitable returned by a sync call. One isinstance against these spares the full judgement.
+SPECIAL = (RejectedError, AwaitableResultError)
+
+
 def _retryable(
     catch: tuple[type[Exception], ...],
     predicate: Callable[[BaseException], bool] | None,
@@ -77,7 +82,7 @@ def _retryable(
     call (a programming error), a passed deadline.
     """
     skipped = (*rejections, AwaitableResultError)
-    special = (RejectedError, AwaitableResultError)  # one cheap test before the rare ones
+    special = SPECIAL
 
     def retryable(exc: BaseException) -> bool:
         if not isinstance(exc, catch):
@@ -198,6 +203,8 @@ class Retry(Policy):
         # The first attempt catches `_catch` (bare types when `on` is types: free on success);
         # every failure is then judged by `_retryable`.
         self._catch = (Exception,) if on_types is None else on_types
+        # When `on` is types, an exception it catches is retried unless it is SPECIAL.
+        self._judged = on_types is None
         self._retryable = _retryable(
             self._catch,
             None if on_types is not None else self._core.matches,
@@ -288,6 +295,7 @@ class Retry(Policy):
         """
         core, clock = self._core, self._clock
         retryable, on_result = self._retryable, core.on_result
+        catch, judged = self._catch, self._judged
         timed, wall = core.max_elapsed is not None, clock.wall
         # The deadline in force cannot change during this call: look it up once.
         cur = _CURRENT.get()
@@ -327,7 +335,9 @@ class Retry(Policy):
                         box[0] = value
                         return
                     outcome = Rejected(value)
-                elif retryable(value):
+                elif isinstance(value, catch) and (
+                    not (judged or isinstance(value, SPECIAL)) or retryable(value)
+                ):
                     outcome = value
                 else:
                     raise value
@@ -346,6 +356,7 @@ class Retry(Policy):
             self._clock,
         )
         catch, retryable, on_result = self._catch, self._retryable, self._core.on_result
+        judged, special = self._judged, SPECIAL
         preparing = self._preparing
         direct = not IS_ASYNC and calls_user_code(fn)
 
@@ -356,7 +367,7 @@ class Retry(Policy):
             try:
                 result = await fn(*args, **kwargs)
             except catch as exc:
-                if not retryable(exc):
+                if (judged or isinstance(exc, special)) and not retryable(exc):
                     raise
                 first: Outcome = False, exc
             else:
