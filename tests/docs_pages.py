@@ -29,6 +29,7 @@ DOCS = ROOT / "docs"
 FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,})(?P<info>[^`\n]*)$")
 MARKER = re.compile(r"^\s*<!--\s*docs:\s*(?P<kind>[\w-]+)(?:\s+of)?(?:\s+(?P<arg>.*?))?\s*-->\s*$")
 MARKERS = {"fragment", "signature", "output"}
+SNIPPET = re.compile(r'^--8<-- "(?P<path>[^":]+)(?::(?P<section>[\w-]+))?"$')
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ def blocks(page: Path) -> list[Block]:
         while end < len(lines) and lines[end].strip() != fence:
             end += 1
         body = [line.removeprefix(indent) for line in lines[i + 1 : end]]
+        body = [text for line in body for text in _expand(line)]
         marker = MARKER.match(lines[i - 1]) if i > 0 else None
         if marker is not None and marker["kind"] not in MARKERS:
             msg = f"{relative(page)}:{i}: unknown marker {marker['kind']!r}"
@@ -90,6 +92,18 @@ def blocks(page: Path) -> list[Block]:
         )
         i = end + 1
     return found
+
+
+def _expand(line: str) -> list[str]:
+    """A snippet line (``--8<-- "path:section"``) as the lines it includes, as mkdocs shows them."""
+    snippet = SNIPPET.match(line.strip())
+    if snippet is None:
+        return [line]
+    lines = (ROOT / snippet["path"]).read_text(encoding="utf-8").splitlines()
+    if snippet["section"] is not None:
+        start = lines.index(f"# --8<-- [start:{snippet['section']}]")
+        lines = lines[start + 1 : lines.index(f"# --8<-- [end:{snippet['section']}]")]
+    return [text for text in lines if not text.lstrip().startswith("# --8<-- [")]
 
 
 def prose(page: Path) -> str:

@@ -14,6 +14,7 @@ import asyncio
 import builtins
 import contextlib
 import doctest
+import functools
 import importlib
 import inspect
 import io
@@ -117,6 +118,7 @@ def _check_signature(block: Block) -> None:
         assert value == parameter.default, f"{block.where}: {name}={parameter.default!r}"
 
 
+@functools.cache
 def _example_output(name: str) -> str:
     path = DOCS / name
     out = io.StringIO()
