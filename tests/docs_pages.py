@@ -107,5 +107,6 @@ def _expand(line: str) -> list[str]:
 
 
 def prose(page: Path) -> str:
-    """The page's text, every fenced block included (names in code count too)."""
-    return page.read_text(encoding="utf-8")
+    """The page's text as the site shows it: fenced blocks and included files too."""
+    lines = page.read_text(encoding="utf-8").splitlines()
+    return "\n".join(text for line in lines for text in _expand(line))

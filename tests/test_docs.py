@@ -298,3 +298,13 @@ def test_the_exception_tree_drawn_in_the_mental_model_is_the_real_one() -> None:
         parents.append((depth, cls))
     errors = {getattr(brace, n) for n in brace.__all__}
     assert drawn == {e for e in errors if isinstance(e, type) and issubclass(e, brace.BraceError)}
+
+
+def test_the_readme_links_every_page_of_the_site() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    linked = set(re.findall(r"\]\(docs/([^)#]+)", readme))
+    pages = {str(p.relative_to(DOCS)) for p in DOCS.rglob("*.md")}
+    reference = {p for p in pages if p.startswith("reference/")}
+    assert "reference/brace.md" in linked
+    assert "CHANGELOG.md" in readme
+    assert sorted(pages - reference - {"changelog.md"} - linked) == []
