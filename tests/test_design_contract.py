@@ -1,4 +1,4 @@
-"""The public API sketch in DESIGN.md, written out and run: the names and shapes users rely on."""
+"""The public API's sketch, written out and run: the names and shapes users rely on."""
 
 from __future__ import annotations
 

@@ -24,7 +24,7 @@ async def personalized(user_id: int) -> list[str]:
     return [f"for-{user_id}-{n}" for n in range(3)]
 
 
-def popular(user_id: int) -> list[str]:  # noqa: ARG001 - alternatives take the call's arguments
+def popular(user_id: int) -> list[str]:
     """The last resort: the same list for everyone, always available."""
     return POPULAR
 

@@ -25,7 +25,7 @@ failures = iter([ConnectionError("reset"), TimeoutError("slow")])
 
 
 @retry
-def fetch_stock(sku: str) -> int:  # noqa: ARG001 - the shape of a real call
+def fetch_stock(sku: str) -> int:
     """Fail twice, then answer: stands in for a flaky network call."""
     error = next(failures, None)
     if error is not None:

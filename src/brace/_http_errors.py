@@ -22,8 +22,8 @@ from brace._errors import RejectedError, TimeoutExceededError
 
 __all__ = ["TRANSIENT_STATUSES", "never_sent", "status_of", "transient_exception"]
 
-#: Status codes that say "try again later": timeout, rate limited, server-side failures.
 TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+"""Status codes that say "try again later": timeout, rate limited, server-side failures."""
 
 
 def status_of(response: object) -> int | None:

@@ -166,14 +166,15 @@ class _Chaos(Policy, Generic[T]):
 class Fault(_Chaos[BaseException | Callable[[], BaseException]]):
     """With probability ``rate``, raise ``exception`` instead of running the call.
 
+    ``enabled``, ``rng``, ``clock`` and ``name`` are as for every chaos policy
+    (see `brace.chaos`); ``name`` defaults to ``"fault"``.
+
     Args:
-        exception: (positional) An exception instance (a fresh copy is raised each time,
-            so notes and tracebacks do not pile up on it), an exception
-            class (instantiated with no arguments), or a zero-argument
+        what: (positional) The exception to raise: an instance (a fresh copy is
+            raised each time, so notes and tracebacks do not pile up on it), an
+            exception class (instantiated with no arguments), or a zero-argument
             callable returning an exception.
         rate: Probability in [0, 1] that a call fails.
-        enabled, rng, clock, name: As for every chaos policy (see `brace.chaos`);
-            ``name`` defaults to ``"fault"``.
     """
 
     _kind = "fault"
@@ -211,13 +212,14 @@ class Latency(_Chaos[float | timedelta | Callable[[], float]]):
     ``clock.asleep``), so a `brace.testing.VirtualClock` makes it instant
     while time still moves; `brace.testing.no_wait` does not skip it.
 
+    ``enabled``, ``rng``, ``clock`` and ``name`` are as for every chaos policy
+    (see `brace.chaos`); ``name`` defaults to ``"latency"``.
+
     Args:
-        seconds: (positional) Seconds (or ``timedelta``) >= 0, or a zero-argument callable
-            returning seconds (a distribution, e.g. ``lambda: rng.expovariate(5)``);
-            negative draws sleep 0.
+        what: (positional) The seconds to sleep (or a ``timedelta``) >= 0, or a
+            zero-argument callable returning seconds (a distribution, e.g.
+            ``lambda: rng.expovariate(5)``); negative draws sleep 0.
         rate: Probability in [0, 1] that a call is delayed.
-        enabled, rng, clock, name: As for every chaos policy (see `brace.chaos`);
-            ``name`` defaults to ``"latency"``.
     """
 
     _kind = "latency"
@@ -241,11 +243,12 @@ class Latency(_Chaos[float | timedelta | Callable[[], float]]):
 class Result(_Chaos[Any]):
     """With probability ``rate``, return ``value`` instead of running the call.
 
+    ``enabled``, ``rng``, ``clock`` and ``name`` are as for every chaos policy
+    (see `brace.chaos`); ``name`` defaults to ``"result"``.
+
     Args:
-        value: (positional) What the call returns when the policy fires.
-        rate: Probability in [0, 1] that a call is answered with ``value``.
-        enabled, rng, clock, name: As for every chaos policy (see `brace.chaos`);
-            ``name`` defaults to ``"result"``.
+        what: (positional) The value the call returns when the policy fires.
+        rate: Probability in [0, 1] that a call is answered with the value.
     """
 
     _kind = "result"

@@ -62,8 +62,8 @@ __all__ = [
 P = ParamSpec("P")
 R = TypeVar("R")
 
-#: Methods a retry may repeat (RFC 9110 idempotent methods): sending one twice is safe.
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
+"""Methods a retry may repeat (RFC 9110 idempotent methods): sending one twice is safe."""
 
 #: Statuses whose ``Retry-After`` a retry honours: the server asked to be left alone.
 _HINTED_STATUSES = frozenset({429, 503})

@@ -24,8 +24,8 @@ from brace._deadline import deadline
 
 __all__ = ["DEFAULT_HEADER", "DeadlineMiddleware", "format_timeout", "parse_timeout"]
 
-#: The header both sides use unless told otherwise.
 DEFAULT_HEADER = "X-Request-Timeout"
+"""The header both sides use unless told otherwise."""
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]

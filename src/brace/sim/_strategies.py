@@ -82,9 +82,11 @@ class StrategyContext:
 
 Strategy = Callable[[StrategyContext], brace.Policy]
 
-#: What the ``brace`` strategy's fallback answers when nothing fresher is remembered
-#: (the seed's "popular products" for a personalised page).
 STATIC_ANSWER = "popular"
+"""What the ``brace`` strategy's fallback answers when nothing fresher is remembered.
+
+The seed's "popular products" for a personalised page.
+"""
 
 
 def no_retry(ctx: StrategyContext) -> brace.Policy:
@@ -195,11 +197,14 @@ BUILTIN: dict[str, Strategy] = {
     "breaker": breaker,
     "brace": recommended,
 }
+"""The built-in strategies by name, as ``brace simulate --strategy NAME`` knows them."""
 
 
-#: What a scenario runs when it names no strategies: every built-in but ``bulkhead``,
-#: which only differs from ``no-retry`` when the caller has a worker pool.
 DEFAULT_STRATEGIES = ("no-retry", "naive-retry", "backoff", "jitter", "breaker", "brace")
+"""What a scenario runs when it names no strategies: every built-in but ``bulkhead``.
+
+``bulkhead`` only differs from ``no-retry`` when the caller has a worker pool.
+"""
 
 
 def resolve(name: str) -> Strategy:

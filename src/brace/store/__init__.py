@@ -1,9 +1,9 @@
-"""Where policies keep state that may be shared: in memory by default, Redis for many processes.
+"""Where policies keep state that may be shared: the store protocols and the in-memory stores.
 
-Each policy that keeps shared state (circuit breaker, rate limiter, retry
-budget) talks to its state only through a small protocol defined here, so a
-store that shares it across processes slots in without touching the
-policy's decision logic.
+A circuit breaker and a rate limiter talk to their state only through a
+small protocol defined here (`BreakerStore`, `RateStore`), so their decision
+logic does not depend on where the state lives. The stores here keep it in
+this process; policies given the same store and the same name share one state.
 """
 
 from brace.store._memory import MemoryBreakerCell, MemoryStore

@@ -97,6 +97,6 @@ class BreakerStore(Protocol):
         """The cell for the breaker called ``name``; created CLOSED at ``now`` if new.
 
         Breakers built with the same store and name share one cell, hence
-        one state: that is how a shared store makes processes agree.
+        one state.
         """
         ...
