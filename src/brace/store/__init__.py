@@ -1,10 +1,13 @@
 """Where policies keep state that may be shared: in memory by default, Redis for many processes.
 
 Each policy that keeps shared state (circuit breaker, rate limiter, retry
-budget) talks to its state only through a small protocol defined here, so a
-store that shares it across processes slots in without touching the
-policy's decision logic.
+budget, bulkhead) talks to its state only through a small protocol defined
+here, so a store that shares it across processes slots in without touching
+the policy's decision logic. `RedisStore` is that store for Redis; it needs
+the ``redis`` extra (``pip install 'brace[redis]'``) and is imported on first use.
 """
+
+from typing import Any
 
 from brace.store._memory import MemoryBreakerCell, MemoryStore
 from brace.store._protocol import BreakerCell, BreakerStore
@@ -17,5 +20,20 @@ __all__: list[str] = [
     "MemoryRateStore",
     "MemoryStore",
     "RateStore",
+    "RedisStore",
     "gcra",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "RedisStore":  # imported lazily: redis-py is an optional dependency
+        try:
+            from brace.store._redis import RedisStore  # noqa: PLC0415
+        except ImportError as exc:
+            if exc.name is None or not exc.name.startswith("redis"):
+                raise
+            raise ImportError(
+                "brace.store.RedisStore needs redis-py: pip install 'brace[redis]'"
+            ) from exc
+        return RedisStore
+    raise AttributeError(f"module 'brace.store' has no attribute {name!r}")

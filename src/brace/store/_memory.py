@@ -5,11 +5,21 @@ from __future__ import annotations
 import itertools
 import threading
 
-from brace._breaker_state import CLOSED, Phase
+from brace._breaker_state import CLOSED, Phase, Trial
 from brace._errors import ConfigError
 from brace._window import CountWindow, TimeWindow, Window
 
-__all__ = ["MemoryBreakerCell", "MemoryStore"]
+__all__ = ["MemoryBreakerCell", "MemoryStore", "same_window"]
+
+
+def same_window(name: str, held: CountWindow | TimeWindow, given: CountWindow | TimeWindow) -> None:
+    """Raise `ConfigError` unless breaker ``name``'s cell (``held``) has the window ``given``."""
+    if held != given:
+        raise ConfigError(
+            f"window={given!r} is not allowed for breaker {name!r}: this store "
+            f"already holds it with window={held!r}; breakers sharing a "
+            "name and store must share the window"
+        )
 
 
 class MemoryBreakerCell:
@@ -54,6 +64,16 @@ class MemoryBreakerCell:
         """Start counting rejections from zero again."""
         self._reads = next(self._rejections) + 1
 
+    def attach(self, machine: object) -> None:
+        """Nothing to follow: the state lives here."""
+
+    def moved(self, new: Phase, reason: str, manual: bool) -> None:
+        """Nothing to publish."""
+
+    def lease(self, trial: Trial) -> bool:  # noqa: ARG002 - BreakerCell protocol
+        """Always: the local slot is the only one."""
+        return True
+
 
 class MemoryStore:
     """Keeps policy state in this process; breakers given the same store and name share it.
@@ -80,12 +100,8 @@ class MemoryStore:
             cell = self._breakers.get(name)
             if cell is None:
                 cell = self._breakers[name] = MemoryBreakerCell(window, now)
-            elif cell.spec != window:
-                raise ConfigError(
-                    f"window={window!r} is not allowed for breaker {name!r}: this store "
-                    f"already holds it with window={cell.spec!r}; breakers sharing a "
-                    "name and store must share the window"
-                )
+            else:
+                same_window(name, cell.spec, window)
             return cell
 
     def __repr__(self) -> str:

@@ -1,0 +1,296 @@
+"""A `RedisStore`'s link to Redis: scripts, time bounds, and a circuit breaker around it all.
+
+Every store operation is one Lua script (`Script`), run through `Link.run`
+(sync) or `Link.arun` (asyncio), which never raise: an answer, or
+`UNAVAILABLE` when Redis failed (down, slow past ``timeout``, refusing with
+OOM, READONLY, NOAUTH, ...) or the link is open. The caller then decides on
+its local state. Brace's own medicine guards the link: a `CircuitBreaker`
+that opens on the first failure, so that while Redis is away no call waits
+on it, and lets one trial operation through after a backoff (exponential,
+jittered, from 0.1 s to 5 s) to find it back. Its transitions become the
+`StoreUnavailable` and `StoreRecovered` events.
+
+Async operations use one client per event loop (redis-py's asyncio
+connections belong to the loop that opened them), closed when that loop shuts
+down its async generators (as ``asyncio.run`` does) or with the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import threading
+import weakref
+from collections.abc import AsyncIterator
+from importlib import resources
+from typing import Any, Final
+
+import redis.asyncio
+import redis.exceptions
+
+from brace._backoff import Backoff
+from brace._breaker import CircuitBreaker
+from brace._clock import SYSTEM_CLOCK
+from brace._errors import CircuitOpenError
+from brace._events import Listeners, StoreRecovered, StoreUnavailable, emit
+from brace._unasync import sync_twin
+from brace.store._redis_clients import Settings
+
+__all__ = ["UNAVAILABLE", "Link", "Script"]
+
+
+class _Unavailable:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "UNAVAILABLE"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+#: What `Link.run` returns when Redis did not answer: decide on local state.
+UNAVAILABLE: Final = _Unavailable()
+
+
+class Script:
+    """One Lua script from ``brace/store/lua/``, run by its SHA1 (loaded on first use)."""
+
+    __slots__ = ("name", "sha", "source")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.source = resources.files("brace.store").joinpath(f"lua/{name}.lua").read_text()
+        self.sha = hashlib.sha1(self.source.encode(), usedforsecurity=False).hexdigest()
+
+    async def arun(self, client: Any, keys: list[str], args: list[Any]) -> Any:
+        """Run on ``client``: EVALSHA, or EVAL once when the server does not know it yet."""
+        try:
+            return await client.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
+        except redis.exceptions.NoScriptError:  # a new or restarted server: one EVAL caches it
+            return await client.execute_command("EVAL", self.source, len(keys), *keys, *args)
+
+    run = sync_twin(arun, "run")
+
+    def __repr__(self) -> str:
+        return f"<brace Lua script {self.name}>"
+
+
+class _LoopClients:
+    """The asyncio clients of one event loop, closed with it."""
+
+    __slots__ = ("blocking", "client", "closer")
+
+    def __init__(self, settings: Settings) -> None:
+        self.client = settings.async_client()
+        self.blocking = settings.async_client(blocking=True)
+        self.closer: Any = None
+
+    async def aclose(self) -> None:
+        for client in (self.client, self.blocking):
+            with contextlib.suppress(Exception):
+                await client.aclose()
+
+
+async def _close_with_loop(clients: _LoopClients) -> AsyncIterator[None]:
+    """An async generator the loop finalizes at shutdown (``shutdown_asyncgens``): it closes."""
+    try:
+        yield
+    finally:
+        await clients.aclose()
+
+
+class Link:
+    """The connection of one store to Redis, with the breaker that guards it.
+
+    Args:
+        settings: Where Redis is and how long an operation may take.
+        listeners: The store's listeners (store events also go to the global ones).
+    """
+
+    def __init__(self, settings: Settings, listeners: Listeners) -> None:
+        self.settings = settings
+        self.timeout = settings.timeout
+        self.description = settings.description
+        self._listeners = listeners
+        self._lock = threading.Lock()
+        self._sync: Any = None
+        self._blocking: Any = None
+        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClients] = (
+            weakref.WeakKeyDictionary()
+        )
+        self.up = True  # False from a failure until an operation succeeds again
+        self._down_since = 0.0
+        self.health = CircuitBreaker(
+            "redis-store",
+            consecutive_failures=1,
+            open_for=Backoff.exponential(initial=0.1, multiplier=2.0, max_delay=5.0),
+            half_open_calls=1,
+        )
+        # Its transitions are reported as StoreUnavailable / StoreRecovered, not StateChanged.
+        self.health._listeners = self.health._machine._listeners = Listeners.muted()
+        self._acquire = self.health.acquire
+        me = weakref.ref(self)
+
+        def forked() -> None:
+            link = me()
+            if link is not None:
+                link._forked()
+
+        os.register_at_fork(after_in_child=forked)
+
+    def _forked(self) -> None:
+        """In a forked child: the parent's connections and loops are not ours."""
+        self._sync = self._blocking = None
+        self._loops = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+
+    @property
+    def available(self) -> bool:
+        """Whether the last operation reached Redis."""
+        return self.up
+
+    # -- clients --------------------------------------------------------------------------
+
+    def _client(self) -> Any:
+        client = self._sync
+        if client is None:
+            with self._lock:
+                if self._sync is None:
+                    self._sync = self.settings.sync_client()
+                client = self._sync
+        return client
+
+    def _blocking_client(self) -> Any:
+        client = self._blocking
+        if client is None:
+            with self._lock:
+                if self._blocking is None:
+                    self._blocking = self.settings.sync_client(blocking=True)
+                client = self._blocking
+        return client
+
+    async def _loop_clients(self) -> _LoopClients:
+        loop = asyncio.get_running_loop()
+        clients = self._loops.get(loop)
+        if clients is None:
+            clients = self._loops[loop] = _LoopClients(self.settings)
+            clients.closer = _close_with_loop(clients)
+            await clients.closer.__anext__()  # registered with the loop: closed at its shutdown
+        return clients
+
+    async def _aclient(self) -> Any:
+        return (await self._loop_clients()).client
+
+    async def _ablocking_client(self) -> Any:
+        return (await self._loop_clients()).blocking
+
+    def _abound(self) -> Any:
+        return asyncio.timeout(self.timeout)
+
+    def _bound(self) -> Any:
+        # A sync operation is bounded by its socket timeouts (connect and read: `timeout`).
+        return contextlib.nullcontext()
+
+    # -- operations -----------------------------------------------------------------------
+
+    async def arun(self, script: Script, keys: list[str], args: list[Any], policy: str) -> Any:
+        """``script``'s answer, or `UNAVAILABLE`; never raises an `Exception`, never waits long.
+
+        ``policy`` names the policy asking, for the store events.
+        """
+        try:
+            permit = self._acquire()
+        except CircuitOpenError:
+            return UNAVAILABLE
+        try:
+            client = await self._aclient()
+            async with self._abound():
+                result = await script.arun(client, keys, args)
+        except Exception as exc:
+            permit.failure(exc)
+            self._down(exc, policy)
+            return UNAVAILABLE
+        except BaseException:
+            permit.cancel()
+            raise
+        permit.success()
+        if not self.up:
+            self._recovered(policy)
+        return result
+
+    run = sync_twin(arun, "run", arun="run", _aclient="_client", _abound="_bound")
+
+    async def apop(self, key: str, seconds: float, policy: str) -> Any:
+        """BLPOP ``key`` for up to ``seconds`` (at most one `BLOCK_SLICE`).
+
+        Returns the value popped, None when the time ran out, or `UNAVAILABLE`.
+        """
+        if not self.available:
+            return UNAVAILABLE
+        try:
+            client = await self._ablocking_client()
+            async with asyncio.timeout(seconds + self.timeout):
+                reply = await client.blpop([key], timeout=max(seconds, 0.001))
+        except Exception as exc:
+            self._note_failure(exc, policy)
+            return UNAVAILABLE
+        return None if reply is None else reply[1]
+
+    def pop(self, key: str, seconds: float, policy: str) -> Any:
+        """The sync `apop`: bounded by the blocking pool's read timeout."""
+        if not self.available:
+            return UNAVAILABLE
+        try:
+            reply = self._blocking_client().blpop([key], timeout=max(seconds, 0.001))
+        except Exception as exc:
+            self._note_failure(exc, policy)
+            return UNAVAILABLE
+        return None if reply is None else reply[1]
+
+    # -- health ---------------------------------------------------------------------------
+
+    def _note_failure(self, exc: BaseException, policy: str) -> None:
+        """A failure outside `run` (a blocking wait) counts as one failed operation."""
+        with contextlib.suppress(CircuitOpenError):
+            self._acquire().failure(exc)
+        self._down(exc, policy)
+
+    def _down(self, exc: BaseException, policy: str) -> None:
+        with self._lock:
+            if not self.up:
+                return
+            self.up = False
+            self._down_since = SYSTEM_CLOCK.monotonic()
+        emit(
+            self._listeners,
+            StoreUnavailable(policy, self.description, f"{type(exc).__name__}: {exc}"),
+        )
+
+    def _recovered(self, policy: str) -> None:
+        with self._lock:
+            if self.up:
+                return
+            self.up = True
+            outage = SYSTEM_CLOCK.monotonic() - self._down_since
+        emit(self._listeners, StoreRecovered(policy, self.description, outage))
+
+    # -- closing --------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the sync connections (asyncio ones close with their loop, or `aclose`)."""
+        with self._lock:
+            clients, self._sync, self._blocking = (self._sync, self._blocking), None, None
+        for client in clients:
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    client.close()
+
+    async def aclose(self) -> None:
+        """Close the running loop's connections, and the sync ones."""
+        clients = self._loops.pop(asyncio.get_running_loop(), None)
+        if clients is not None:
+            await clients.aclose()
+        self.close()
