@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import itertools
 import threading
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 from brace._breaker_state import CLOSED, Phase, Trial
 from brace._errors import ConfigError
 from brace._window import CountWindow, TimeWindow, Window
+from brace.store._budget import MemoryBudgetCell
+from brace.store._rate import MemoryRateStore
 
 __all__ = ["MemoryBreakerCell", "MemoryStore", "same_window"]
+
+T = TypeVar("T")
 
 
 def same_window(name: str, held: CountWindow | TimeWindow, given: CountWindow | TimeWindow) -> None:
@@ -76,17 +82,29 @@ class MemoryBreakerCell:
 
 
 class MemoryStore:
-    """Keeps policy state in this process; breakers given the same store and name share it.
+    """Keeps policy state in this process; policies given the same store and name share it.
 
-    Every breaker without ``store=`` gets a private cell, so two breakers that
-    happen to share a name never share state by accident.
+    A `brace.CircuitBreaker`, `brace.RetryBudget`, `brace.RateLimiter` or
+    `brace.Bulkhead` without ``store=`` keeps its state to itself, so two
+    policies that happen to share a name never share state by accident.
+    Pass one `MemoryStore` to several to share on purpose (within this
+    process; `brace.store.RedisStore` shares across processes).
     """
 
-    __slots__ = ("_breakers", "_lock")
+    __slots__ = ("_lock", "_parts", "_rate")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._breakers: dict[str, MemoryBreakerCell] = {}
+        self._parts: dict[tuple[str, str], Any] = {}
+        self._rate = MemoryRateStore()
+
+    def part(self, kind: str, name: str, make: Callable[[], T]) -> T:
+        """The state ``(kind, name)`` of this store, made by ``make()`` on first use."""
+        with self._lock:
+            part = self._parts.get((kind, name))
+            if part is None:
+                part = self._parts[kind, name] = make()
+            return cast("T", part)
 
     def breaker_cell(
         self, name: str, window: CountWindow | TimeWindow, now: float
@@ -96,13 +114,34 @@ class MemoryStore:
         Raises:
             ConfigError: a breaker of this name already uses a different window.
         """
-        with self._lock:
-            cell = self._breakers.get(name)
-            if cell is None:
-                cell = self._breakers[name] = MemoryBreakerCell(window, now)
-            else:
-                same_window(name, cell.spec, window)
-            return cell
+        cell = self.part("breaker", name, lambda: MemoryBreakerCell(window, now))
+        same_window(name, cell.spec, window)
+        return cell
+
+    def budget_cell(
+        self, name: str, ratio: float, min_per_second: float, window: float
+    ) -> MemoryBudgetCell:
+        """The counts of retry budget ``name``.
+
+        Raises:
+            ConfigError: a budget of this name has another configuration.
+        """
+        cell = self.part("budget", name, lambda: MemoryBudgetCell(ratio, min_per_second, window))
+        cell.check(name, ratio, min_per_second, window)
+        return cell
+
+    def reserve(
+        self, key: str, now: float, interval: float, burst: float, max_wait: float
+    ) -> float:
+        """Apply GCRA to rate limit ``key``; see `brace.store.RateStore`."""
+        return self._rate.reserve(key, now, interval, burst, max_wait)
+
+    def reset(self, key: str) -> None:
+        """Forget rate limit ``key``'s state."""
+        self._rate.reset(key)
+
+    def sync(self) -> None:
+        """Nothing to reconcile: the state lives here (shared stores flush on ``sync``)."""
 
     def __repr__(self) -> str:
-        return f"brace.store.MemoryStore({len(self._breakers)} breakers)"
+        return f"brace.store.MemoryStore({len(self._parts)} policies)"

@@ -43,6 +43,7 @@ from brace._window import CountWindow, TimeWindow
 from brace.store._memory import same_window
 from brace.store._rate import MemoryRateStore
 from brace.store._redis_breaker import RedisBreakerCell
+from brace.store._redis_budget import RedisBudgetCell
 from brace.store._redis_clients import settings_of
 from brace.store._redis_link import UNAVAILABLE, Link, Script
 
@@ -269,6 +270,37 @@ class RedisStore:
 
         cell: RedisBreakerCell = self.part("breaker", name, make)
         same_window(name, cell.spec, window)
+        return cell
+
+    # -- BudgetStore ----------------------------------------------------------------------
+
+    def budget_cell(
+        self, name: str, ratio: float, min_per_second: float, window: float
+    ) -> RedisBudgetCell:
+        """The counts of retry budget ``name``, shared with the fleet.
+
+        Raises:
+            ConfigError: a budget of this name on this store has another configuration.
+        """
+
+        def make() -> RedisBudgetCell:
+            settings = {
+                "token": lambda: self.token,
+                "proc_us": max(10 * self.sync_interval, 1.0) * 1e6,
+                "ttl": int(max(2 * window, 60.0) * 1000),
+            }
+            return RedisBudgetCell(
+                self._link,
+                keys=[self.key(name, "budget"), self.key(name, "budget-processes")],
+                name=name,
+                ratio=ratio,
+                min_per_second=min_per_second,
+                window=window,
+                settings=settings,
+            )
+
+        cell: RedisBudgetCell = self.part("budget", name, make)
+        cell.check(name, ratio, min_per_second, window)
         return cell
 
     # -- closing --------------------------------------------------------------------------
