@@ -8,12 +8,13 @@ from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 from brace._breaker_state import CLOSED, Phase, Trial
+from brace._bulkhead_queue import Permits
 from brace._errors import ConfigError
 from brace._window import CountWindow, TimeWindow, Window
 from brace.store._budget import MemoryBudgetCell
 from brace.store._rate import MemoryRateStore
 
-__all__ = ["MemoryBreakerCell", "MemoryStore", "same_window"]
+__all__ = ["MemoryBreakerCell", "MemoryStore", "same_limits", "same_window"]
 
 T = TypeVar("T")
 
@@ -25,6 +26,16 @@ def same_window(name: str, held: CountWindow | TimeWindow, given: CountWindow | 
             f"window={given!r} is not allowed for breaker {name!r}: this store "
             f"already holds it with window={held!r}; breakers sharing a "
             "name and store must share the window"
+        )
+
+
+def same_limits(name: str, held: tuple[int, int], given: tuple[int, int]) -> None:
+    """Raise `ConfigError` unless bulkhead ``name``'s state has ``(max_concurrent, max_queue)``."""
+    if held != given:
+        raise ConfigError(
+            f"Bulkhead {name!r} with max_concurrent={given[0]!r}, max_queue={given[1]!r} is not "
+            f"allowed: this store already holds it with max_concurrent={held[0]!r}, "
+            f"max_queue={held[1]!r}; bulkheads sharing a name and store must share them"
         )
 
 
@@ -129,6 +140,16 @@ class MemoryStore:
         cell = self.part("budget", name, lambda: MemoryBudgetCell(ratio, min_per_second, window))
         cell.check(name, ratio, min_per_second, window)
         return cell
+
+    def bulkhead_permits(self, name: str, max_concurrent: int, max_queue: int) -> Permits:
+        """The permits and queue of bulkhead ``name``.
+
+        Raises:
+            ConfigError: a bulkhead of this name has other limits.
+        """
+        permits = self.part("bulkhead", name, lambda: Permits(max_concurrent, max_queue))
+        same_limits(name, (permits.max_concurrent, permits.max_queue), (max_concurrent, max_queue))
+        return permits
 
     def reserve(
         self, key: str, now: float, interval: float, burst: float, max_wait: float

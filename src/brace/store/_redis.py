@@ -36,14 +36,16 @@ from typing import Any, Protocol
 from urllib.parse import quote
 
 from brace import _validate
+from brace._bulkhead_queue import Permits
 from brace._errors import ConfigError
 from brace._events import Listener, Listeners, Subscription
 from brace._unasync import sync_twin
 from brace._window import CountWindow, TimeWindow
-from brace.store._memory import same_window
+from brace.store._memory import same_limits, same_window
 from brace.store._rate import MemoryRateStore
 from brace.store._redis_breaker import RedisBreakerCell
 from brace.store._redis_budget import RedisBudgetCell
+from brace.store._redis_bulkhead import RedisBulkhead
 from brace.store._redis_clients import settings_of
 from brace.store._redis_link import UNAVAILABLE, Link, Script
 
@@ -302,6 +304,49 @@ class RedisStore:
         cell: RedisBudgetCell = self.part("budget", name, make)
         cell.check(name, ratio, min_per_second, window)
         return cell
+
+    # -- bulkheads ------------------------------------------------------------------------
+
+    def bulkhead_permits(self, name: str, max_concurrent: int, max_queue: int) -> Permits:
+        """Bulkhead ``name``'s local permits: what it uses while Redis is unreachable.
+
+        Raises:
+            ConfigError: a bulkhead of this name on this store has other limits.
+        """
+        permits: Permits = self.part(
+            "bulkhead-local", name, lambda: Permits(max_concurrent, max_queue)
+        )
+        same_limits(name, (permits.max_concurrent, permits.max_queue), (max_concurrent, max_queue))
+        return permits
+
+    def fleet_bulkhead(self, name: str, max_concurrent: int, max_queue: int) -> RedisBulkhead:
+        """Bulkhead ``name``'s permits across the fleet: leases in Redis.
+
+        Raises:
+            ConfigError: a bulkhead of this name on this store has other limits.
+        """
+
+        def make() -> RedisBulkhead:
+            settings = {
+                "token": lambda: self.token,
+                "lease_us": self.lease_ttl * 1e6,
+                "ttl": int(max(self.lease_ttl * 2, 60.0) * 1000),
+            }
+            return RedisBulkhead(
+                self._link,
+                keys=[
+                    self.key(name, kind) for kind in ("bulkhead", "bulkhead-queue", "bulkhead-wait")
+                ],
+                wake=self.key(name, "bulkhead-wake") + ":",
+                name=name,
+                max_concurrent=max_concurrent,
+                max_queue=max_queue,
+                settings=settings,
+            )
+
+        bulkhead: RedisBulkhead = self.part("bulkhead", name, make)
+        bulkhead.check(name, max_concurrent, max_queue)
+        return bulkhead
 
     # -- closing --------------------------------------------------------------------------
 
