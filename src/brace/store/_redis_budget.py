@@ -7,9 +7,13 @@ last sync. Every ``sync_interval`` the store's thread sends those counts to
 Redis's clock) and answers with this process's *claim*: its share of the
 retries the fleet has left: of the ``ceil(ratio * D + reserve - R)``
 retries still allowed (D first attempts and R retries in the window), a
-``1 / P`` share for P live processes, rounded up, never more than the other
-processes leave unclaimed. Until the next sync the process may take its
-claim plus one retry per ``1 / ratio`` first attempts it makes itself.
+share weighted by the retries each live process took in its last interval
+(plus one, so an idle process keeps a little ready), rounded up, never more
+than the other processes leave unclaimed. Until the next sync the process
+may take its claim plus one retry per ``1 / ratio`` first attempts it makes
+itself. A process whose claim is spent waits for its next sync for more,
+even when another process holds an unused claim: the budget errs on the
+side of fewer retries.
 
 So the fleet never spends more than the budget's arithmetic allows, except
 for first attempts that leave the window between two syncs: within one
@@ -80,6 +84,18 @@ class RedisBudgetCell(MemoryBudgetCell):
         """Count one retry, locally and for the next sync."""
         self.retries.add(now)
         self._unsent[1] += 1
+
+    def try_withdraw(self, now: float) -> bool:
+        """Take one retry if this process's claim (or, Redis away, its local budget) allows."""
+        if self._claim is None and self._link.up:
+            self.sync()  # first use, or just back: claim a share before spending any
+        return super().try_withdraw(now)
+
+    def allowance(self, now: float) -> float:
+        """Retries this process may take now."""
+        if self._claim is None and self._link.up:
+            self.sync()
+        return super().allowance(now)
 
     def allowance_locked(self, now: float) -> float:
         """The claim plus what this process earned since; the local budget when Redis is away."""
