@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-import brace
+import brace.testing
 from brace.store import MemoryStore
 from tests.redis_server import RedisServer, redis_server
 

@@ -10,7 +10,9 @@ processes) and expect the handles to agree after both have synced.
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import brace
@@ -23,6 +25,27 @@ ODD_NAMES = ("a", "a:b", "a%3Ab", "{a}", "a}", "a b", "é", "a:b:rate")
 
 def _fail(_: object = None) -> None:
     raise ConnectionError("down")
+
+
+def _trip(breaker: brace.CircuitBreaker, failures: int = 1) -> None:
+    for _ in range(failures):
+        with contextlib.suppress(ConnectionError):
+            breaker.call(_fail)
+
+
+def expect(expected: object, actual: object, what: str) -> None:
+    """Raise `AssertionError` saying ``what`` unless ``expected == actual``."""
+    if expected != actual:
+        raise AssertionError(f"{what}: expected {expected!r}, got {actual!r}")
+
+
+def _refused(call: Callable[[], object], error: type[BaseException], what: str) -> BaseException:
+    """The ``error`` that ``call()`` raises; `AssertionError` saying ``what`` if it does not."""
+    try:
+        call()
+    except error as exc:
+        return exc
+    raise AssertionError(what)
 
 
 class StoreConformance:
@@ -60,21 +83,17 @@ class StoreConformance:
         one, two = self.make_stores()
         first = brace.CircuitBreaker("svc", consecutive_failures=2, open_for=60, store=one)
         second = brace.CircuitBreaker("svc", consecutive_failures=2, open_for=60, store=two)
-        for _ in range(2):
-            try:
-                first.call(_fail)
-            except ConnectionError:
-                pass
-        assert first.state is brace.State.OPEN
+        _trip(first, 2)
+        expect(brace.State.OPEN, first.state, "the tripped breaker")
         self.settle(one, two)
-        assert second.state is brace.State.OPEN
-        try:
-            second.call(lambda: None)
-        except brace.CircuitOpenError as exc:
-            assert exc.retry_after is not None
-            assert 0 < exc.retry_after <= 60
-        else:
-            raise AssertionError("a breaker open through the other handle admitted a call")
+        expect(brace.State.OPEN, second.state, "the same breaker through the other handle")
+        error = _refused(
+            lambda: second.call(lambda: None),
+            brace.CircuitOpenError,
+            "a breaker open through the other handle admitted a call",
+        )
+        retry_after = getattr(error, "retry_after", None) or 0.0
+        expect(retry_after, min(max(retry_after, 1e-9), 60.0), "retry_after in (0, 60]")
 
     def test_breakers_named_differently_share_nothing(self) -> None:
         """Names that look alike once escaped (``a:b``, ``a%3Ab``, braces) stay apart."""
@@ -86,14 +105,11 @@ class StoreConformance:
             )
             for name in ODD_NAMES
         }
-        try:
-            breakers["a:b"][0].call(_fail)
-        except ConnectionError:
-            pass
+        _trip(breakers["a:b"][0])
         self.settle(one, two)
         for name, pair in breakers.items():
             expected = brace.State.OPEN if name == "a:b" else brace.State.CLOSED
-            assert [expected, expected] == [b.state for b in pair], name
+            expect([expected, expected], [b.state for b in pair], f"breakers {name!r}")
 
     def test_manual_control_acts_through_every_handle(self) -> None:
         """force_open, disable and reset made through one handle reach the other."""
@@ -108,45 +124,41 @@ class StoreConformance:
         ):
             getattr(actor, act)()
             self.settle(one, two)
-            assert [expected, expected] == [first.state, second.state], act
+            expect([expected, expected], [first.state, second.state], f"after {act}()")
 
     def test_half_open_trials_are_limited_across_handles(self) -> None:
         """At most ``half_open_calls`` trials at once, whichever handle admits them."""
         one, two = self.make_stores()
-        first = brace.CircuitBreaker(
-            "svc", consecutive_failures=1, open_for=0.05, half_open_calls=2, store=one
+        first, second = (
+            brace.CircuitBreaker(
+                "svc", consecutive_failures=1, open_for=0.05, half_open_calls=2, store=store
+            )
+            for store in (one, two)
         )
-        second = brace.CircuitBreaker(
-            "svc", consecutive_failures=1, open_for=0.05, half_open_calls=2, store=two
-        )
-        try:
-            first.call(_fail)
-        except ConnectionError:
-            pass
+        _trip(first)
         self.settle(one, two)
         brace.SystemClock().sleep(0.1)
         trials = [first.acquire(), second.acquire()]
         for breaker in (first, second):
-            try:
-                breaker.acquire()
-            except brace.CircuitOpenError:
-                pass
-            else:
-                raise AssertionError("a third trial was admitted with half_open_calls=2")
+            _refused(
+                breaker.acquire,
+                brace.CircuitOpenError,
+                "a third trial was admitted with half_open_calls=2",
+            )
         for permit in trials:
             permit.success()
         self.settle(one, two)
-        assert [first.state, second.state] == [brace.State.CLOSED] * 2
+        expect([brace.State.CLOSED] * 2, [first.state, second.state], "after two good trials")
 
     def test_breakers_sharing_a_store_and_name_share_the_window(self) -> None:
         """Another window for the same name on the same handle is a ConfigError."""
         one, _ = self.make_stores()
         brace.CircuitBreaker("svc", window=brace.CountWindow(10), minimum_calls=5, store=one)
-        try:
-            brace.CircuitBreaker("svc", window=brace.CountWindow(20), store=one)
-        except brace.ConfigError:
-            return
-        raise AssertionError("a second window for one breaker was accepted")
+        _refused(
+            lambda: brace.CircuitBreaker("svc", window=brace.CountWindow(20), store=one),
+            brace.ConfigError,
+            "a second window for one breaker was accepted",
+        )
 
     # -- rate limiters ----------------------------------------------------------------------
 
@@ -162,9 +174,8 @@ class StoreConformance:
                 limiters[index % 2].call(lambda: None)
                 admitted += 1
             except brace.RateLimitedError as exc:
-                assert exc.retry_after is not None
-                assert exc.retry_after > 0
-        assert admitted == 4
+                expect(None, None if exc.retry_after else exc, "a refusal's retry_after")
+        expect(4, admitted, "calls admitted with burst=4")
         limiters[1].reset()
         limiters[0].call(lambda: None)  # a full bucket again, for every handle
 
@@ -183,8 +194,8 @@ class StoreConformance:
                 while budget.try_withdraw():
                     taken += 1
             self.settle(one, two)
-        assert taken == 4, taken
-        assert [budget.available() for budget in budgets] == [0, 0]
+        expect(4, taken, "retries taken with a floor of 4")
+        expect([0, 0], [budget.available() for budget in budgets], "retries still available")
 
     # -- bulkheads --------------------------------------------------------------------------
 
@@ -204,15 +215,14 @@ class StoreConformance:
         try:
             inside.wait(timeout=5)
             for bulkhead in bulkheads:
-                try:
-                    bulkhead.call(lambda: None)
-                except brace.BulkheadFullError:
-                    pass
-                else:
-                    raise AssertionError("a third call entered a bulkhead of two permits")
+                _refused(
+                    lambda b=bulkhead: b.call(lambda: None),  # type: ignore[misc]
+                    brace.BulkheadFullError,
+                    "a third call entered a bulkhead of two permits",
+                )
         finally:
             leave.set()
             for thread in threads:
                 thread.join(timeout=5)
         for bulkhead in bulkheads:
-            assert bulkhead.call(lambda: "ok") == "ok"
+            expect("ok", bulkhead.call(lambda: "ok"), "a call once the permits are back")
