@@ -94,9 +94,8 @@ class RedisServer:
         """A fresh redis-py client for the test's own commands (never the store's)."""
         import redis
 
-        return redis.Redis(
-            host="127.0.0.1", port=self.port, socket_timeout=5, decode_responses=True, **kwargs
-        )
+        options = {"socket_timeout": 5, "decode_responses": True, **kwargs}
+        return redis.Redis(host="127.0.0.1", port=self.port, **options)
 
     def kill(self) -> None:
         """SIGKILL: the server vanishes mid-command, with all its data."""

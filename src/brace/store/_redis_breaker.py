@@ -218,7 +218,9 @@ class RedisBreakerCell(MemoryBreakerCell):
             args = self._args(machine, "sync", phase, now)
             args["win"] = self._settings["window"]
             args["d"] = self.tally.drain()
-            args["open_for"] = _us(machine.core.schedule.delay(self.trips + 1))
+            # open_for of the next few trips: the script picks by the fleet's trip count.
+            delay = machine.core.schedule.delay
+            args["open_for"] = [_us(delay(k)) for k in range(1, min(self.trips + 2, 16) + 1)]
             proposal = self._proposal if self._proposal and self._proposal[0] is phase else None
             manual = self._manual_seq
             if proposal is not None:
@@ -244,8 +246,9 @@ class RedisBreakerCell(MemoryBreakerCell):
                 self._proposal = None
             self._manual_sent = manual
             if shared["mine"]:
-                if self.phase is phase:
-                    self._key_locked(phase, shared)
+                # The shared phase is the one sent, even if this process moved on since:
+                # its move is then published from there at the next sync.
+                self._key_locked(phase, shared)
                 return
             if (shared["gen"], shared["epoch"]) == self._synced:
                 return

@@ -25,10 +25,13 @@ import redis.retry
 
 from brace._errors import ConfigError
 
-__all__ = ["BLOCK_SLICE", "Settings", "settings_of"]
+__all__ = ["BLOCK_LATE", "BLOCK_SLICE", "Settings", "settings_of"]
 
 #: Longest single blocking read (BLPOP) in seconds; a longer wait is several reads.
 BLOCK_SLICE = 1.0
+#: How late Redis may answer a BLPOP that timed out: it checks such timeouts when its
+#: event loop wakes, which may take one server tick (100 ms at the default ``hz 10``).
+BLOCK_LATE = 0.25
 
 _CLASSES = ("Connection", "SSLConnection", "UnixDomainSocketConnection")
 
@@ -94,7 +97,7 @@ class Settings:
             for key, value in self.kwargs.items()
             if (key in _COPIED or key.startswith("ssl_")) and key in accepted
         }
-        read = self.timeout + BLOCK_SLICE if blocking else self.timeout
+        read = self.timeout + BLOCK_SLICE + BLOCK_LATE if blocking else self.timeout
         kwargs.update(
             socket_timeout=read,
             socket_connect_timeout=self.timeout,

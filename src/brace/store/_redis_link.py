@@ -31,12 +31,13 @@ import redis.asyncio
 import redis.exceptions
 
 from brace._backoff import Backoff
-from brace._breaker import CircuitBreaker
+from brace._breaker import CircuitBreaker, Permit
 from brace._clock import SYSTEM_CLOCK
+from brace._deadline import _CURRENT
 from brace._errors import CircuitOpenError
 from brace._events import Listeners, StoreRecovered, StoreUnavailable, emit
 from brace._unasync import sync_twin
-from brace.store._redis_clients import Settings
+from brace.store._redis_clients import BLOCK_LATE, Settings
 
 __all__ = ["UNAVAILABLE", "Link", "Script"]
 
@@ -90,8 +91,8 @@ class _LoopClients:
 
     async def aclose(self) -> None:
         for client in (self.client, self.blocking):
-            with contextlib.suppress(Exception):
-                await client.aclose()
+            with contextlib.suppress(Exception):  # the pool is ours: the client would not close it
+                await client.connection_pool.disconnect()
 
 
 async def _close_with_loop(clients: _LoopClients) -> AsyncIterator[None]:
@@ -131,7 +132,7 @@ class Link:
         )
         # Its transitions are reported as StoreUnavailable / StoreRecovered, not StateChanged.
         self.health._listeners = self.health._machine._listeners = Listeners.muted()
-        self._acquire = self.health.acquire
+        self._admit = self.health.acquire
         me = weakref.ref(self)
 
         def forked() -> None:
@@ -140,6 +141,18 @@ class Link:
                 link._forked()
 
         os.register_at_fork(after_in_child=forked)
+
+    def _acquire(self) -> Permit:
+        """A permit from the link's breaker, whatever deadline the caller is under.
+
+        A store operation is bounded by ``timeout`` alone: giving back a permit
+        or leaving a queue must happen even after the caller's deadline passed.
+        """
+        token = _CURRENT.set(None)
+        try:
+            return self._admit()
+        finally:
+            _CURRENT.reset(token)
 
     def _forked(self) -> None:
         """In a forked child: the parent's connections and loops are not ours."""
@@ -232,7 +245,7 @@ class Link:
             return UNAVAILABLE
         try:
             client = await self._ablocking_client()
-            async with asyncio.timeout(seconds + self.timeout):
+            async with asyncio.timeout(seconds + self.timeout + BLOCK_LATE):
                 reply = await client.blpop([key], timeout=max(seconds, 0.001))
         except Exception as exc:
             self._note_failure(exc, policy)
@@ -286,7 +299,7 @@ class Link:
         for client in clients:
             if client is not None:
                 with contextlib.suppress(Exception):
-                    client.close()
+                    client.connection_pool.disconnect()
 
     async def aclose(self) -> None:
         """Close the running loop's connections, and the sync ones."""

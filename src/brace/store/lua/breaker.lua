@@ -14,6 +14,11 @@ local a = cjson.decode(ARGV[1])
 local skey, wkey, tkey = KEYS[1], KEYS[2], KEYS[3]
 local rule = a.rule
 
+-- open_for of the k-th trip in a row (the last one repeats), in microseconds.
+local function open_for(trips)
+  return a.open_for[math.min(trips, #a.open_for)]
+end
+
 local s = {}
 local raw = redis.call('HGETALL', skey)
 for i = 1, #raw, 2 do s[raw[i]] = raw[i + 1] end
@@ -176,7 +181,7 @@ if s.state == 'CLOSED' and d[1] > 0 then
   end
   if trip then
     local why = string.format('%.17g %.17g %.17g %d', calls, failed, slow, s.streak)
-    enter('OPEN', 'trip', why, a.open_for, s.trips + 1, false)
+    enter('OPEN', 'trip', why, open_for(s.trips + 1), s.trips + 1, false)
   end
 elseif s.state == 'HALF_OPEN' and (a.trial or p) then
   -- Decide as the rule decides in one process, on the fleet's trial counts.
@@ -191,7 +196,7 @@ elseif s.state == 'HALF_OPEN' and (a.trial or p) then
     local why = string.format('%d %d %d', s.done, s.failed, s.slow)
     local trips = 0
     if verdict == 'OPEN' then trips = s.trips + 1 end
-    enter(verdict, 'verdict', why, a.open_for, trips, false)
+    enter(verdict, 'verdict', why, open_for(math.max(trips, 1)), trips, false)
   end
 end
 
