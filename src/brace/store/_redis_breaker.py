@@ -125,12 +125,12 @@ class RedisBreakerCell(MemoryBreakerCell):
 
     def moved(self, new: Phase, reason: str, manual: bool) -> None:
         """Remember this process's transition, to publish at the next sync."""
+        if new.state is HALF_OPEN and not manual:
+            return  # the one time-driven move: Redis makes it itself
         if manual:
             self._manual_seq += 1
-            self._proposal = (new, reason, True)
-            self._settings["wake"]()
-        elif new.state is not HALF_OPEN:  # the one time-driven move: Redis makes it itself
-            self._proposal = (new, reason, False)
+        self._proposal = (new, reason, manual)
+        self._settings["wake"]()  # publish now: the fleet then sees it within one interval
 
     def lease(self, trial: Trial) -> bool:
         """A fleet-wide trial slot from Redis; granted as well when Redis cannot be asked."""

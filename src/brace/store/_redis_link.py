@@ -6,8 +6,8 @@ Every store operation is one Lua script (`Script`), run through `Link.run`
 OOM, READONLY, NOAUTH, ...) or the link is open. The caller then decides on
 its local state. Brace's own medicine guards the link: a `CircuitBreaker`
 that opens on the first failure, so that while Redis is away no call waits
-on it, and lets one trial operation through after a backoff (exponential,
-jittered, from 0.1 s to 5 s) to find it back. Its transitions become the
+on it, and lets one trial operation through after a backoff (exponential
+with full jitter, from 0.05 s up to 1 s) to find it back. Its transitions become the
 `StoreUnavailable` and `StoreRecovered` events.
 
 Async operations use one client per event loop (redis-py's asyncio
@@ -127,7 +127,7 @@ class Link:
         self.health = CircuitBreaker(
             "redis-store",
             consecutive_failures=1,
-            open_for=Backoff.exponential(initial=0.1, multiplier=2.0, max_delay=5.0),
+            open_for=Backoff.exponential(initial=0.05, multiplier=2.0, max_delay=1.0),
             half_open_calls=1,
         )
         # Its transitions are reported as StoreUnavailable / StoreRecovered, not StateChanged.
