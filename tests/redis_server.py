@@ -20,8 +20,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 import brace
 
 #: Real time: the tests wait on a real server.
@@ -32,6 +30,8 @@ BINARY = "redis-server"
 
 def require_redis() -> str:
     """The path of ``redis-server``, after checking redis-py imports; else skip (or fail in CI)."""
+    import pytest
+
     missing = None
     path = shutil.which(BINARY)
     if path is None:

@@ -107,9 +107,9 @@ def test_a_store_takes_its_settings_from_a_client_and_opens_its_own_connections(
     by_url = stores(prefix=prefix)
     try:
         assert by_client.timeout == 0.02
-        own = by_client._link._client()
-        assert own is not client
-        assert own.connection_pool.connection_kwargs["socket_timeout"] == 0.02
+        own = by_client._link._client()  # a connection of the store's own
+        assert own.socket_timeout == own.socket_connect_timeout == 0.02
+        assert client.connection_pool.connection_kwargs["socket_timeout"] == 30  # untouched
         assert "127.0.0.1" in repr(by_client)
         limiters = [
             brace.RateLimiter("api", rate=1, per=60, burst=1, store=s) for s in (by_client, by_url)

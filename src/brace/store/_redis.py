@@ -130,6 +130,7 @@ class RedisStore:
         self._listeners = Listeners()
         self._link = Link(settings_of(client, async_client, url, self.timeout), self._listeners)
         self._local_rate = MemoryRateStore()
+        self._rate_keys: dict[str, list[str]] = {}
         self._lock = threading.Lock()
         self._parts: dict[tuple[str, str], Any] = {}
         self._syncables: list[Syncable] = []
@@ -171,6 +172,15 @@ class RedisStore:
     def key(self, name: str, kind: str) -> str:
         """The Redis key of ``kind`` for the policy ``name``: one Cluster slot per name."""
         return f"{self.prefix}:{{{quote(name, safe='')}}}:{kind}"
+
+    def _rate_key(self, name: str) -> list[str]:
+        """``[key(name, "rate")]``, remembered: a rate-limited call asks on every call."""
+        keys = self._rate_keys.get(name)
+        if keys is None:
+            if len(self._rate_keys) > 4096:
+                self._rate_keys.clear()
+            keys = self._rate_keys[name] = [self.key(name, "rate")]
+        return keys
 
     # -- events ---------------------------------------------------------------------------
 
@@ -233,9 +243,7 @@ class RedisStore:
         ``now`` is used only when Redis is unavailable: the reservation is then
         made in this process's own limiter, on its clock.
         """
-        result = await self._link.arun(
-            _RATE, [self.key(key, "rate")], [interval, burst, max_wait], key
-        )
+        result = await self._link.arun(_RATE, self._rate_key(key), [interval, burst, max_wait], key)
         if result is UNAVAILABLE:
             return self._local_rate.reserve(key, now, interval, burst, max_wait)
         return float(result)

@@ -15,7 +15,6 @@ import inspect
 from dataclasses import dataclass
 from typing import Any
 
-import redis
 import redis.asyncio
 import redis.asyncio.connection
 import redis.asyncio.retry
@@ -23,6 +22,7 @@ import redis.backoff
 import redis.connection
 import redis.retry
 
+import redis
 from brace._errors import ConfigError
 
 __all__ = ["BLOCK_LATE", "BLOCK_SLICE", "Settings", "settings_of"]
@@ -107,13 +107,22 @@ class Settings:
         )
         return {key: value for key, value in kwargs.items() if key in accepted}
 
-    def sync_client(self, *, blocking: bool = False) -> redis.Redis:
-        """A new sync client on its own pool."""
+    def _sync_kwargs(self, blocking: bool) -> tuple[type, dict[str, Any]]:
         cls = getattr(redis.connection, self.kind)
         kwargs = self._pool_kwargs(cls, blocking)
         kwargs["retry"] = redis.retry.Retry(redis.backoff.NoBackoff(), 0)
+        return cls, kwargs
+
+    def sync_client(self, *, blocking: bool = False) -> redis.Redis:
+        """A new sync client on its own pool."""
+        cls, kwargs = self._sync_kwargs(blocking)
         pool = redis.ConnectionPool(connection_class=cls, **kwargs)
         return redis.Redis(connection_pool=pool)
+
+    def connection(self) -> Any:
+        """A new sync connection (not yet connected): what the store's scripts run on."""
+        cls, kwargs = self._sync_kwargs(blocking=False)
+        return cls(**kwargs)
 
     def async_client(self, *, blocking: bool = False) -> redis.asyncio.Redis:
         """A new asyncio client on its own pool (bound to the loop that first uses it)."""

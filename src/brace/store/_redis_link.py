@@ -56,27 +56,84 @@ class _Unavailable:
 UNAVAILABLE: Final = _Unavailable()
 
 
-class Script:
-    """One Lua script from ``brace/store/lua/``, run by its SHA1 (loaded on first use)."""
+def _pack(*parts: str | bytes) -> bytes:
+    """A command in Redis's protocol (RESP), ready to send."""
+    out = [b"*%d\r\n" % len(parts)]
+    for part in parts:
+        data = part if isinstance(part, bytes) else part.encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(out)
 
-    __slots__ = ("name", "sha", "source")
+
+class Script:
+    """One Lua script from ``brace/store/lua/``, run by its SHA1 (loaded on first use).
+
+    The asyncio path goes through ``redis.asyncio``; the sync path writes the
+    command itself on a redis-py connection (`Link` lends one) and reads the
+    reply with redis-py's parser: redis-py's client layer costs more than the
+    round trip on a local network. A call's packed command is cached, since a
+    policy sends the same arguments again and again.
+    """
+
+    __slots__ = ("_packed", "name", "sha", "source")
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.source = resources.files("brace.store").joinpath(f"lua/{name}.lua").read_text()
         self.sha = hashlib.sha1(self.source.encode(), usedforsecurity=False).hexdigest()
+        self._packed: dict[tuple[object, ...], bytes] = {}
 
     async def arun(self, client: Any, keys: list[str], args: list[Any]) -> Any:
-        """Run on ``client``: EVALSHA, or EVAL once when the server does not know it yet."""
+        """Run on an asyncio ``client``: EVALSHA, or EVAL once when the server lacks it."""
         try:
             return await client.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
         except redis.exceptions.NoScriptError:  # a new or restarted server: one EVAL caches it
             return await client.execute_command("EVAL", self.source, len(keys), *keys, *args)
 
-    run = sync_twin(arun, "run")
+    def run(self, connection: Any, keys: list[str], args: list[Any]) -> Any:
+        """Run on a sync redis-py ``connection``, as `arun` does."""
+        key = (*keys, *args)
+        packed = self._packed.get(key)
+        if packed is None:
+            if len(self._packed) > 1024:
+                self._packed.clear()  # arguments that keep changing (deadlines): no cache
+            packed = self._packed[key] = _pack("EVALSHA", self.sha, *_words(keys, args))
+        connection.send_packed_command([packed], check_health=False)
+        try:
+            return connection.read_response()
+        except redis.exceptions.NoScriptError:
+            eval_ = _pack("EVAL", self.source, *_words(keys, args))
+            connection.send_packed_command([eval_], check_health=False)
+            return connection.read_response()
 
     def __repr__(self) -> str:
         return f"<brace Lua script {self.name}>"
+
+
+def _words(keys: list[str], args: list[Any]) -> list[str]:
+    """A script's key count, keys and arguments as Redis reads them (floats exactly)."""
+    words = [repr(arg) if isinstance(arg, float) else str(arg) for arg in args]
+    return [str(len(keys)), *keys, *words]
+
+
+class _Lent:
+    """A connection lent for one operation: back to the idle list, or closed on any error."""
+
+    __slots__ = ("connection", "idle")
+
+    def __init__(self, connection: Any, idle: list[Any]) -> None:
+        self.connection = connection
+        self.idle = idle
+
+    def __enter__(self) -> Any:
+        return self.connection
+
+    def __exit__(self, kind: type[BaseException] | None, exc: object, tb: object) -> None:
+        if kind is None:
+            self.idle.append(self.connection)  # list.append: atomic, no lock
+        else:  # a half-read reply (timeout, Ctrl-C) would answer the next command
+            with contextlib.suppress(Exception):
+                self.connection.disconnect()
 
 
 class _LoopClients:
@@ -117,7 +174,7 @@ class Link:
         self.description = settings.description
         self._listeners = listeners
         self._lock = threading.Lock()
-        self._sync: Any = None
+        self._idle: list[Any] = []  # sync connections between operations
         self._blocking: Any = None
         self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClients] = (
             weakref.WeakKeyDictionary()
@@ -155,8 +212,9 @@ class Link:
             _CURRENT.reset(token)
 
     def _forked(self) -> None:
-        """In a forked child: the parent's connections and loops are not ours."""
-        self._sync = self._blocking = None
+        """In a forked child: the parent's connections and loops are not ours (left untouched)."""
+        self._idle = []
+        self._blocking = None
         self._loops = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
 
@@ -168,13 +226,11 @@ class Link:
     # -- clients --------------------------------------------------------------------------
 
     def _client(self) -> Any:
-        client = self._sync
-        if client is None:
-            with self._lock:
-                if self._sync is None:
-                    self._sync = self.settings.sync_client()
-                client = self._sync
-        return client
+        """An idle sync connection (made when none is idle); `_bound` returns it."""
+        try:
+            return self._idle.pop()  # list.pop: atomic, no lock
+        except IndexError:
+            return self.settings.connection()
 
     def _blocking_client(self) -> Any:
         client = self._blocking
@@ -200,12 +256,12 @@ class Link:
     async def _ablocking_client(self) -> Any:
         return (await self._loop_clients()).blocking
 
-    def _abound(self) -> Any:
+    def _abound(self, client: Any) -> Any:  # noqa: ARG002 - the sync twin's shape
         return asyncio.timeout(self.timeout)
 
-    def _bound(self) -> Any:
+    def _bound(self, connection: Any) -> _Lent:
         # A sync operation is bounded by its socket timeouts (connect and read: `timeout`).
-        return contextlib.nullcontext()
+        return _Lent(connection, self._idle)
 
     # -- operations -----------------------------------------------------------------------
 
@@ -220,7 +276,7 @@ class Link:
             return UNAVAILABLE
         try:
             client = await self._aclient()
-            async with self._abound():
+            async with self._abound(client):
                 result = await script.arun(client, keys, args)
         except Exception as exc:
             permit.failure(exc)
@@ -294,12 +350,15 @@ class Link:
 
     def close(self) -> None:
         """Close the sync connections (asyncio ones close with their loop, or `aclose`)."""
+        idle, self._idle = self._idle, []
         with self._lock:
-            clients, self._sync, self._blocking = (self._sync, self._blocking), None, None
-        for client in clients:
-            if client is not None:
-                with contextlib.suppress(Exception):
-                    client.connection_pool.disconnect()
+            blocking, self._blocking = self._blocking, None
+        for connection in idle:
+            with contextlib.suppress(Exception):
+                connection.disconnect()
+        if blocking is not None:
+            with contextlib.suppress(Exception):
+                blocking.connection_pool.disconnect()
 
     async def aclose(self) -> None:
         """Close the running loop's connections, and the sync ones."""
