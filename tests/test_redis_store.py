@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import re
+import runpy
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -486,3 +488,43 @@ def test_a_server_that_refuses_fails_no_call(
         client.execute_command("REPLICAOF", "NO", "ONE")
     (down,) = recorder.of(brace.StoreUnavailable)
     assert re.search(r"maxmemory|READONLY|read only", down.error), down.error
+
+
+# -- the guide's promises --------------------------------------------------------------------
+
+GUIDE = Path(__file__).resolve().parent.parent / "docs" / "many-processes.md"
+
+
+def test_the_guides_acl_user_is_enough_and_bad_credentials_fail_no_call(
+    server: RedisServer,
+) -> None:
+    from brace.store import RedisStore
+
+    (line,) = [row for row in GUIDE.read_text().splitlines() if row.startswith("ACL SETUSER")]
+    words = line.split()
+    user, password = words[2], words[4].removeprefix(">")
+    server.client().execute_command(*words)
+    authorised = server.url.replace("redis://", f"redis://{user}:{password}@")
+    wrong = server.url.replace("redis://", f"redis://{user}:wrong@")
+    for url, works in ((authorised, True), (wrong, False)):
+        store = RedisStore.from_url(url, prefix="brace")
+        recorder = EventRecorder()
+        store.listen(recorder)
+        try:
+            assert _call_each(_everything(store)) == ["ok", True]
+            trip(brace.CircuitBreaker("tripped", consecutive_failures=1, store=store))
+            store.sync()
+            assert store.available is works
+            assert [type(e).__name__ for e in recorder.events] == (
+                [] if works else ["StoreUnavailable"]
+            )
+        finally:
+            store.close()
+
+
+def test_the_guides_example_shares_a_quota_and_a_trip(server: RedisServer) -> None:
+    namespace = runpy.run_path(str(GUIDE.parent / "examples" / "many_processes.py"))
+    assert namespace["main"](server.url) == {
+        "admitted": 10,
+        "second worker's breaker": "open, retry after 30 s",
+    }

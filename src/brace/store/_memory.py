@@ -109,7 +109,7 @@ class MemoryStore:
         self._parts: dict[tuple[str, str], Any] = {}
         self._rate = MemoryRateStore()
 
-    def part(self, kind: str, name: str, make: Callable[[], T]) -> T:
+    def _part(self, kind: str, name: str, make: Callable[[], T]) -> T:
         """The state ``(kind, name)`` of this store, made by ``make()`` on first use."""
         with self._lock:
             part = self._parts.get((kind, name))
@@ -125,7 +125,7 @@ class MemoryStore:
         Raises:
             ConfigError: a breaker of this name already uses a different window.
         """
-        cell = self.part("breaker", name, lambda: MemoryBreakerCell(window, now))
+        cell = self._part("breaker", name, lambda: MemoryBreakerCell(window, now))
         same_window(name, cell.spec, window)
         return cell
 
@@ -137,7 +137,7 @@ class MemoryStore:
         Raises:
             ConfigError: a budget of this name has another configuration.
         """
-        cell = self.part("budget", name, lambda: MemoryBudgetCell(ratio, min_per_second, window))
+        cell = self._part("budget", name, lambda: MemoryBudgetCell(ratio, min_per_second, window))
         cell.check(name, ratio, min_per_second, window)
         return cell
 
@@ -147,7 +147,7 @@ class MemoryStore:
         Raises:
             ConfigError: a bulkhead of this name has other limits.
         """
-        permits = self.part("bulkhead", name, lambda: Permits(max_concurrent, max_queue))
+        permits = self._part("bulkhead", name, lambda: Permits(max_concurrent, max_queue))
         same_limits(name, (permits.max_concurrent, permits.max_queue), (max_concurrent, max_queue))
         return permits
 

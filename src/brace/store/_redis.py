@@ -138,7 +138,7 @@ class RedisStore:
         self._pid = os.getpid()
         self._wake = threading.Event()
         self._closed = False
-        self.token = secrets.token_hex(8)  # this process's name in leases and counts
+        self._token = secrets.token_hex(8)  # this process's name in leases and counts
         me = weakref.ref(self)
 
         def forked() -> None:
@@ -158,7 +158,7 @@ class RedisStore:
 
     def _forked(self) -> None:
         """In a forked child (gunicorn --preload): a new name, no background thread yet."""
-        self.token = secrets.token_hex(8)
+        self._token = secrets.token_hex(8)
         self._thread = None
         self._lock = threading.Lock()
         self._pid = os.getpid()
@@ -195,7 +195,7 @@ class RedisStore:
 
     # -- background reconciliation ---------------------------------------------------------
 
-    def part(self, kind: str, name: str, make: Callable[[], Any]) -> Any:
+    def _part(self, kind: str, name: str, make: Callable[[], Any]) -> Any:
         """The shared part ``(kind, name)`` of this store, made by ``make()`` on first use."""
         with self._lock:
             part = self._parts.get((kind, name))
@@ -229,8 +229,8 @@ class RedisStore:
             except Exception:  # a bug must not stop the other parts from syncing
                 _log.exception("brace: syncing %r with Redis failed", part)
 
-    def wake(self) -> None:
-        """Sync soon (a manual breaker move should reach the fleet without waiting)."""
+    def _sync_soon(self) -> None:
+        """Sync now rather than at the next interval (a breaker moved: tell the fleet)."""
         self._wake.set()
 
     # -- RateStore ------------------------------------------------------------------------
@@ -271,14 +271,14 @@ class RedisStore:
             settings = {
                 "window": window_args(window, self.sync_interval),
                 "lease_us": self.lease_ttl * 1e6,
-                "token": lambda: self.token,
-                "wake": self.wake,
+                "token": lambda: self._token,
+                "wake": self._sync_soon,
             }
             return RedisBreakerCell(
                 self._link, keys=keys, name=name, spec=window, now=now, settings=settings
             )
 
-        cell: RedisBreakerCell = self.part("breaker", name, make)
+        cell: RedisBreakerCell = self._part("breaker", name, make)
         same_window(name, cell.spec, window)
         return cell
 
@@ -295,7 +295,7 @@ class RedisStore:
 
         def make() -> RedisBudgetCell:
             settings = {
-                "token": lambda: self.token,
+                "token": lambda: self._token,
                 "proc_us": max(10 * self.sync_interval, 1.0) * 1e6,
                 "ttl": int(max(2 * window, 60.0) * 1000),
             }
@@ -309,7 +309,7 @@ class RedisStore:
                 settings=settings,
             )
 
-        cell: RedisBudgetCell = self.part("budget", name, make)
+        cell: RedisBudgetCell = self._part("budget", name, make)
         cell.check(name, ratio, min_per_second, window)
         return cell
 
@@ -321,7 +321,7 @@ class RedisStore:
         Raises:
             ConfigError: a bulkhead of this name on this store has other limits.
         """
-        permits: Permits = self.part(
+        permits: Permits = self._part(
             "bulkhead-local", name, lambda: Permits(max_concurrent, max_queue)
         )
         same_limits(name, (permits.max_concurrent, permits.max_queue), (max_concurrent, max_queue))
@@ -336,7 +336,7 @@ class RedisStore:
 
         def make() -> RedisBulkhead:
             settings = {
-                "token": lambda: self.token,
+                "token": lambda: self._token,
                 "lease_us": self.lease_ttl * 1e6,
                 "ttl": int(max(self.lease_ttl * 2, 60.0) * 1000),
             }
@@ -352,7 +352,7 @@ class RedisStore:
                 settings=settings,
             )
 
-        bulkhead: RedisBulkhead = self.part("bulkhead", name, make)
+        bulkhead: RedisBulkhead = self._part("bulkhead", name, make)
         bulkhead.check(name, max_concurrent, max_queue)
         return bulkhead
 

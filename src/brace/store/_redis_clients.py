@@ -141,7 +141,8 @@ def _from_pool(param: str, client: object, timeout: float) -> Settings:
     if not isinstance(kwargs, dict) or name not in _CLASSES:
         raise ConfigError(
             f"{param}={client!r} is not allowed; expected a redis.Redis or redis.asyncio.Redis "
-            "client on a connection pool (TCP, TLS or a Unix socket), or url="
+            "client on a connection pool (TCP, TLS or a Unix socket), or url= (a Redis "
+            "Cluster client is not supported)"
         )
     return Settings(name, dict(kwargs), timeout)
 
