@@ -47,7 +47,7 @@ from brace.store._redis_breaker import RedisBreakerCell
 from brace.store._redis_budget import RedisBudgetCell
 from brace.store._redis_bulkhead import RedisBulkhead
 from brace.store._redis_clients import settings_of
-from brace.store._redis_link import UNAVAILABLE, Link, Script
+from brace.store._redis_link import UNAVAILABLE, Link, Script, after_fork
 
 __all__ = ["RedisStore"]
 
@@ -139,14 +139,7 @@ class RedisStore:
         self._wake = threading.Event()
         self._closed = False
         self._token = secrets.token_hex(8)  # this process's name in leases and counts
-        me = weakref.ref(self)
-
-        def forked() -> None:
-            store = me()
-            if store is not None:
-                store._forked()
-
-        os.register_at_fork(after_in_child=forked)
+        after_fork(self)
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> RedisStore:

@@ -39,7 +39,7 @@ from brace._events import Listeners, StoreRecovered, StoreUnavailable, emit
 from brace._unasync import sync_twin
 from brace.store._redis_clients import BLOCK_LATE, Settings
 
-__all__ = ["UNAVAILABLE", "Link", "Script"]
+__all__ = ["UNAVAILABLE", "Link", "Script", "after_fork"]
 
 
 class _Unavailable:
@@ -160,6 +160,18 @@ async def _close_with_loop(clients: _LoopClients) -> AsyncIterator[None]:
         await clients.aclose()
 
 
+def after_fork(owner: Any) -> None:
+    """Call ``owner._forked()`` in every forked child while ``owner`` lives (held weakly)."""
+    ref = weakref.ref(owner)
+
+    def forked() -> None:
+        alive = ref()
+        if alive is not None:
+            alive._forked()
+
+    os.register_at_fork(after_in_child=forked)
+
+
 class Link:
     """The connection of one store to Redis, with the breaker that guards it.
 
@@ -190,14 +202,7 @@ class Link:
         # Its transitions are reported as StoreUnavailable / StoreRecovered, not StateChanged.
         self.health._listeners = self.health._machine._listeners = Listeners.muted()
         self._admit = self.health.acquire
-        me = weakref.ref(self)
-
-        def forked() -> None:
-            link = me()
-            if link is not None:
-                link._forked()
-
-        os.register_at_fork(after_in_child=forked)
+        after_fork(self)
 
     def _acquire(self) -> Permit:
         """A permit from the link's breaker, whatever deadline the caller is under.
