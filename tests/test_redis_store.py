@@ -528,3 +528,63 @@ def test_the_guides_example_shares_a_quota_and_a_trip(server: RedisServer) -> No
         "admitted": 10,
         "second worker's breaker": "open, retry after 30 s",
     }
+
+
+# -- hostile surroundings -----------------------------------------------------------------
+
+
+def test_foreign_values_in_the_stores_keys_fail_no_call(
+    server: RedisServer, stores: Stores
+) -> None:
+    store = stores()
+    recorder = EventRecorder()
+    store.listen(recorder)
+    client = server.client()
+    client.hset(store.key("svc", "rate"), "not", "a tat")  # WRONGTYPE for the rate script
+    client.set(store.key("svc", "breaker"), "garbage")  # WRONGTYPE for the breaker script
+    client.set(store.key("svc", "bulkhead"), "garbage")
+    policies = _everything(store)
+    for _ in range(3):
+        assert _call_each(policies) == ["ok", True]
+    store.sync()
+    (down,) = recorder.of(brace.StoreUnavailable)
+    assert "WRONGTYPE" in down.error
+
+
+def test_a_server_that_is_not_redis_fails_no_call() -> None:
+    import socket
+
+    from brace.store import RedisStore
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.02)
+    port = listener.getsockname()[1]
+    stop = threading.Event()
+
+    def answer_nonsense() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.recv(1024)
+                conn.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+
+    thread = threading.Thread(target=answer_nonsense, daemon=True)
+    thread.start()
+    store = RedisStore.from_url(f"redis://127.0.0.1:{port}/0")
+    recorder = EventRecorder()
+    store.listen(recorder)
+    try:
+        policies = _everything(store)
+        start = REAL.monotonic()
+        for _ in range(5):
+            assert _call_each(policies) == ["ok", True]
+        assert REAL.monotonic() - start < 0.5
+        assert [type(e).__name__ for e in recorder.events] == ["StoreUnavailable"]
+    finally:
+        store.close()
+        stop.set()
+        thread.join(timeout=2)
+        listener.close()

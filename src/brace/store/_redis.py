@@ -53,7 +53,7 @@ __all__ = ["RedisStore"]
 
 _log = logging.getLogger("brace")
 
-_RATE = Script("rate")
+_RATE = Script("rate", float)
 
 
 class Syncable(Protocol):
@@ -239,7 +239,7 @@ class RedisStore:
         result = await self._link.arun(_RATE, self._rate_key(key), [interval, burst, max_wait], key)
         if result is UNAVAILABLE:
             return self._local_rate.reserve(key, now, interval, burst, max_wait)
-        return float(result)
+        return result  # type: ignore[no-any-return]
 
     reserve = sync_twin(areserve, "reserve", arun="run")
 

@@ -45,7 +45,19 @@ if TYPE_CHECKING:
 
 __all__ = ["RedisBreakerCell"]
 
-_SCRIPT = Script("breaker")
+_FIELDS = ("gen", "epoch", "state", "since", "till", "trips", "how", "why", "now", "mine")
+
+
+def _shared(reply: str) -> dict[str, Any]:
+    """The script's answer, checked: a reply without these facts is a store failure."""
+    shared: dict[str, Any] = json.loads(reply)
+    missing = [field for field in _FIELDS if field not in shared]
+    if missing or shared["state"] not in State.__members__:
+        raise ValueError(f"unexpected reply from Redis: {reply[:200]!r}")
+    return shared
+
+
+_SCRIPT = Script("breaker", _shared)
 
 #: Seconds a breaker's keys outlive the last process that synced them.
 IDLE_TTL = 24 * 3600.0
@@ -143,11 +155,10 @@ class RedisBreakerCell(MemoryBreakerCell):
         with self.lock:
             args = self._args(machine, "lease", trial.phase, machine.monotonic())
         args["id"] = lease_id
-        reply = self._link.run(_SCRIPT, self._keys, [json.dumps(args)], self._name)
-        if reply is UNAVAILABLE:
+        shared = self._link.run(_SCRIPT, self._keys, [json.dumps(args)], self._name)
+        if shared is UNAVAILABLE:
             return True
-        shared = json.loads(reply)
-        if not shared["granted"]:
+        if not shared.get("granted"):
             self._denied = trial.phase
             return False
         if shared["state"] == "HALF_OPEN":
@@ -234,10 +245,9 @@ class RedisBreakerCell(MemoryBreakerCell):
         settled = [trial for trial in trials if trial.settled]
         args["settled"] = [trial.lease for trial in settled]
         args["renew"] = [trial.lease for trial in trials if not trial.settled]
-        reply = self._link.run(_SCRIPT, self._keys, [json.dumps(args)], self._name)
-        if reply is UNAVAILABLE:
+        shared = self._link.run(_SCRIPT, self._keys, [json.dumps(args)], self._name)
+        if shared is UNAVAILABLE:
             return  # the counts drained stay local; the move is published once Redis is back
-        shared = json.loads(reply)
         with self.lock:
             self._trials = [trial for trial in self._trials if trial not in settled]
             if report is not None:

@@ -34,7 +34,7 @@ from brace.store._redis_link import UNAVAILABLE, Link, Script
 
 __all__ = ["BUCKETS", "RedisBudgetCell"]
 
-_SCRIPT = Script("budget")
+_SCRIPT = Script("budget", lambda reply: float(json.loads(reply)["claim"]))
 
 #: Time buckets per window in Redis: counts leave the shared window 1/20 of it late at most.
 BUCKETS = 20
@@ -122,14 +122,14 @@ class RedisBudgetCell(MemoryBudgetCell):
                 "proc_us": self._settings["proc_us"],
                 "ttl": self._settings["ttl"],
             }
-            reply = self._link.run(_SCRIPT, self._keys, [json.dumps(args)], self._name)
+            claim = self._link.run(_SCRIPT, self._keys, [json.dumps(args)], self._name)
             with self.lock:
-                if reply is UNAVAILABLE:
+                if claim is UNAVAILABLE:
                     self._claim = None
                     return
                 self._unsent[0] -= deposits
                 self._unsent[1] -= retries
-                self._claim = float(json.loads(reply)["claim"])
+                self._claim = claim
 
     def forked(self) -> None:
         """In a forked child: the parent's claim and unsent counts are the parent's."""

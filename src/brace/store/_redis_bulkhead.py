@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = ["RedisBulkhead", "Ticket"]
 
-_SCRIPT = Script("bulkhead")
+_SCRIPT = Script("bulkhead", lambda reply: tuple(int(value) for value in reply))
 
 # What the acquire script answers.
 _FULL, _GRANTED, _QUEUED = 0, 1, 2
@@ -136,7 +136,7 @@ class RedisBulkhead:
         )
         if reply is UNAVAILABLE:
             return False
-        status, in_flight, queued = (int(value) for value in reply)
+        status, in_flight, queued = reply
         if status == _GRANTED:
             self._hold(ticket, lease)
             return True

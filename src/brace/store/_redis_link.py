@@ -23,7 +23,7 @@ import hashlib
 import os
 import threading
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from importlib import resources
 from typing import Any, Final
 
@@ -75,10 +75,12 @@ class Script:
     policy sends the same arguments again and again.
     """
 
-    __slots__ = ("_packed", "name", "sha", "source")
+    __slots__ = ("_packed", "name", "parse", "sha", "source")
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, parse: Callable[[Any], Any] = lambda reply: reply) -> None:
         self.name = name
+        #: Turns the reply into the answer; a reply it cannot read is a store failure too.
+        self.parse = parse
         self.source = resources.files("brace.store").joinpath(f"lua/{name}.lua").read_text()
         self.sha = hashlib.sha1(self.source.encode(), usedforsecurity=False).hexdigest()
         self._packed: dict[tuple[object, ...], bytes] = {}
@@ -86,9 +88,10 @@ class Script:
     async def arun(self, client: Any, keys: list[str], args: list[Any]) -> Any:
         """Run on an asyncio ``client``: EVALSHA, or EVAL once when the server lacks it."""
         try:
-            return await client.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
+            reply = await client.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
         except redis.exceptions.NoScriptError:  # a new or restarted server: one EVAL caches it
-            return await client.execute_command("EVAL", self.source, len(keys), *keys, *args)
+            reply = await client.execute_command("EVAL", self.source, len(keys), *keys, *args)
+        return self.parse(reply)
 
     def run(self, connection: Any, keys: list[str], args: list[Any]) -> Any:
         """Run on a sync redis-py ``connection``, as `arun` does."""
@@ -100,11 +103,12 @@ class Script:
             packed = self._packed[key] = _pack("EVALSHA", self.sha, *_words(keys, args))
         connection.send_packed_command([packed], check_health=False)
         try:
-            return connection.read_response()
+            reply = connection.read_response()
         except redis.exceptions.NoScriptError:
             eval_ = _pack("EVAL", self.source, *_words(keys, args))
             connection.send_packed_command([eval_], check_health=False)
-            return connection.read_response()
+            reply = connection.read_response()
+        return self.parse(reply)
 
     def __repr__(self) -> str:
         return f"<brace Lua script {self.name}>"
