@@ -704,3 +704,29 @@ def test_docs_example_runs() -> None:
     path = Path(__file__).resolve().parent.parent / "docs" / "examples" / "circuit_breaker.py"
     namespace = runpy.run_path(str(path), run_name="__main__")
     assert namespace["RESULTS"]
+
+
+# -- a phase decided elsewhere (a shared store) -----------------------------------------------
+
+
+def test_adopting_a_fleet_phase_moves_the_breaker_with_an_event_unless_it_moved_on(
+    clock: VirtualClock,
+) -> None:
+    breaker = brace.CircuitBreaker("b", consecutive_failures=1, open_for=10.0, clock=clock)
+    recorder = EventRecorder()
+    breaker.listen(recorder)
+    machine = breaker._machine
+    closed = machine.cell.phase
+    committed: list[object] = []
+    machine.adopt(closed, State.OPEN, 0.0, 5.0, 3, "fleet tripped", committed.append)
+    assert breaker.state is State.OPEN
+    assert machine.cell.trips == 3
+    assert committed == [machine.cell.phase]
+    assert recorder.of(brace.StateChanged) == [
+        brace.StateChanged("b", "CLOSED", "OPEN", "fleet tripped")
+    ]
+    machine.adopt(closed, State.CLOSED, 0.0, 0.0, 0, "stale", committed.append)
+    assert breaker.state is State.OPEN  # `closed` is no longer current: nothing happens
+    assert len(committed) == 1
+    clock.advance(5.0)
+    assert breaker.metrics().state is State.HALF_OPEN  # the adopted open_for ends as the fleet's

@@ -45,6 +45,8 @@ EXPECTED = {
     "RetryScheduled",
     "State",
     "StateChanged",
+    "StoreRecovered",
+    "StoreUnavailable",
     "Subscription",
     "SystemClock",
     "Throttle",

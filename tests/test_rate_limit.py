@@ -118,7 +118,8 @@ def test_over_the_limit_waits_for_its_slot_on_the_clock(
 def test_waiters_reserve_slots_in_arrival_order(clock: VirtualClock) -> None:
     # Two callers arrive together: the second is told to wait one interval more.
     policy = limiter(clock, rate=1, burst=1, max_wait=5.0)
-    waits = [policy._reserve() for _ in range(3)]
+    take = policy._taker()
+    waits = [take() for _ in range(3)]
     assert waits == pytest.approx([0.0, 1.0, 2.0])
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -9,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import brace
-from brace._window import FAILED, SLOW, CountRing, TimeRing, WindowSnapshot, window_spec
+from brace._window import FAILED, SLOW, CountRing, Tally, TimeRing, WindowSnapshot, window_spec
 
 
 def test_count_window_evicts_the_oldest_outcome_once_full() -> None:
@@ -117,3 +118,22 @@ def test_time_window_sums_match_a_recount(steps: list[tuple[int, int]]) -> None:
             len(live), sum(1 for o in live if o & FAILED), sum(1 for o in live if o & SLOW)
         )
         assert expected == ring.snapshot(now)
+
+
+@pytest.mark.parametrize("make", [lambda: CountRing(4), lambda: TimeRing(10.0, 10)])
+def test_a_tally_sees_every_outcome_once_including_lock_free_successes(
+    make: Callable[[], CountRing | TimeRing],
+) -> None:
+    ring = make()
+    ring.tally = tally = Tally()
+    ring.record(0, 0.0)
+    for _ in range(3):
+        assert ring.try_success(0.0)  # clean window: counted lock-free, folded in later
+    ring.record(FAILED, 0.0)
+    ring.record(FAILED | SLOW, 0.0)
+    assert tally.drain() == [6, 2, 1, 1, 2]  # calls, failures, slow, had a success, streak
+    assert not ring.try_success(0.0)  # failures in the window: recorded under the lock
+    ring.record(0, 0.0)
+    ring.record(FAILED, 0.0)
+    assert tally.drain() == [2, 1, 0, 1, 1]
+    assert tally.drain() == [0, 0, 0, 0, 0]

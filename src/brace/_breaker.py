@@ -181,9 +181,9 @@ class CircuitBreaker(Policy):
         failure_if: Predicate on a result that counts it as a failure. Default None.
         clock: Where time is read. Default the system clock.
         rng: Random source for a jittered ``open_for`` Backoff. Default None.
-        store: Where the state lives: a `brace.store.BreakerStore`, such as a
-            `brace.store.MemoryStore` shared with other breakers. Default:
-            private to this breaker.
+        store: Where the state lives: a `brace.store.MemoryStore`, or a
+            `brace.store.RedisStore` to share it across processes.
+            Default: private to this breaker.
     """
 
     _guards_deadline: ClassVar[bool] = True

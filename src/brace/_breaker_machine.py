@@ -23,7 +23,16 @@ from collections.abc import Callable
 from typing import TypeAlias
 
 from brace._breaker_core import REJECT, RELEASE, TRIAL, BreakerCore
-from brace._breaker_state import CLOSED, DISABLED, OPEN, Phase, State, check_transition
+from brace._breaker_state import (
+    CLOSED,
+    DISABLED,
+    HALF_OPEN,
+    OPEN,
+    Phase,
+    State,
+    Trial,
+    check_transition,
+)
 from brace._deadline import _CURRENT, check_deadline
 from brace._errors import CircuitOpenError
 from brace._events import CallRejected, Event, Listeners, StateChanged, emit
@@ -31,17 +40,6 @@ from brace._window import FAILED, SLOW, WindowSnapshot
 from brace.store._protocol import BreakerCell
 
 __all__ = ["BreakerMachine", "Token", "Trial"]
-
-
-class Trial:
-    """A HALF_OPEN trial's hold on one slot of ``phase``; settled exactly once."""
-
-    __slots__ = ("phase", "settled", "start")
-
-    def __init__(self, phase: Phase, start: float) -> None:
-        self.phase = phase
-        self.start = start
-        self.settled = False
 
 
 #: What ``admit`` returns and the outcome methods take back: the admitting `Phase`
@@ -61,6 +59,7 @@ class BreakerMachine:
     """One breaker's admission, recording and transitions over its store cell."""
 
     __slots__ = (
+        "__weakref__",
         "_listeners",
         "_messages",
         "admit",
@@ -98,6 +97,7 @@ class BreakerMachine:
         self.admit: Callable[[], Token] = self._admitter()
         #: ``succeeded(token, result)``: record a call that returned ``result``.
         self.succeeded: Callable[[Token, object], None] = self._success_recorder()
+        cell.attach(self)
 
     # -- admission ------------------------------------------------------------------------
 
@@ -137,6 +137,7 @@ class BreakerMachine:
         cell, core = self.cell, self.core
         trial: Trial | None = None
         events: list[Event] | None = None
+        leased = True
         try:
             with cell.lock:
                 phase, events = self._advance_locked(now)
@@ -147,10 +148,15 @@ class BreakerMachine:
                     trial = taken  # no call between the increment and this: see the module doc
             if events:
                 self._emit(events)
+            if trial is not None:
+                leased = cell.lease(trial)  # a shared store's fleet-wide limit on trials
         except BaseException:
             if trial is not None:
                 self.release(trial)  # a listener (or Ctrl-C) raised after the slot was taken
             raise
+        if not leased and trial is not None:
+            self.release(trial)
+            raise self._reject(phase, "half-open with every trial slot taken", None)
         if decision == REJECT:
             raise self._reject(phase, *self.core.rejection(phase, now))
         if trial is not None:
@@ -340,6 +346,7 @@ class BreakerMachine:
     def _moved_locked(self, old: Phase, new: Phase, reason: str, *, manual: bool) -> list[Event]:
         """Check the move against the table; the events to emit once it is committed."""
         check_transition(old.state, new.state, manual=manual)
+        self.cell.moved(new, reason, manual)  # before the commit: a store checks it happened
         if old.state is new.state:
             return []
         return [StateChanged(self.name, old.state.name, new.state.name, reason)]
@@ -356,6 +363,43 @@ class BreakerMachine:
                 cell.trips = 0
                 cell.consecutive = 0
             cell.phase = new
+        self._emit(events)
+
+    def adopt(  # noqa: PLR0917 - the facts of one phase
+        self,
+        expected: Phase,
+        state: State,
+        since: float,
+        until: float,
+        trips: int,
+        reason: str,
+        commit: Callable[[Phase], None],
+    ) -> None:
+        """Install a phase the fleet decided (a shared store), if ``expected`` is still current.
+
+        Not a transition of this breaker, so the table is not consulted: a
+        process may learn of a trip after the breaker already half-opened
+        elsewhere. ``commit(phase)`` runs under the lock with the phase now
+        current (``expected`` itself when only the trip count changed in
+        CLOSED, FORCED_OPEN or DISABLED). Nothing happens when this process
+        moved on meanwhile: its own move is reconciled at the next sync.
+        """
+        cell = self.cell
+        new = Phase(state, since, until)
+        keep = state is expected.state and state not in (OPEN, HALF_OPEN)
+        events: list[Event] = []
+        if state is not expected.state:
+            events.append(StateChanged(self.name, expected.state.name, state.name, reason))
+        with cell.lock:
+            if cell.phase is not expected:
+                return
+            if state is CLOSED and not keep:
+                cell.window.clear()
+                cell.consecutive = 0
+            commit(expected if keep else new)
+            cell.trips = trips  # commit: plain stores only from here
+            if not keep:
+                cell.phase = new
         self._emit(events)
 
     def _emit(self, events: list[Event]) -> None:

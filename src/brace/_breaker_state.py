@@ -12,7 +12,7 @@ from brace import _validate
 from brace._backoff import as_backoff
 from brace._errors import ConfigError
 
-__all__ = ["AUTOMATIC", "MANUAL", "OpenSchedule", "Phase", "State", "check_transition"]
+__all__ = ["AUTOMATIC", "MANUAL", "OpenSchedule", "Phase", "State", "Trial", "check_transition"]
 
 
 class State(enum.Enum):
@@ -91,6 +91,21 @@ class Phase:
 
     def __repr__(self) -> str:
         return f"<Phase {self.state.name} since={self.since!r}>"
+
+
+class Trial:
+    """A HALF_OPEN trial's hold on one slot of ``phase``; settled exactly once.
+
+    ``lease`` is whatever a shared store recorded for the slot (its lease id), or None.
+    """
+
+    __slots__ = ("lease", "phase", "settled", "start")
+
+    def __init__(self, phase: Phase, start: float) -> None:
+        self.phase = phase
+        self.start = start
+        self.settled = False
+        self.lease: object = None
 
 
 class OpenSchedule:

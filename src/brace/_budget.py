@@ -9,64 +9,14 @@ still retry at all.
 
 from __future__ import annotations
 
-import threading
-from collections import deque
 from datetime import timedelta
 
 from brace import _validate
 from brace._clock import Clock
+from brace._errors import ConfigError
+from brace.store._budget import EPSILON, BudgetCell, MemoryBudgetCell, SlidingCount
 
 __all__ = ["RetryBudget", "SlidingCount"]
-
-# Events closer together than window / _GRAINS share one entry, so memory stays
-# bounded (at most _GRAINS entries per window) whatever the request rate.
-_GRAINS = 1000
-# Guards the "fewer than" comparison against float rounding (0.1 * 3 != 0.3).
-_EPSILON = 1e-9
-
-
-class SlidingCount:
-    """How many events happened in the last ``window`` seconds (not thread-safe on its own).
-
-    An event at time ``t`` counts while ``now - t < window``. Events less
-    than ``window / 1000`` apart are merged into one entry stamped with the
-    first, so ``add`` and ``total`` are amortised O(1) and memory is bounded.
-    """
-
-    __slots__ = ("_counts", "_grain", "_times", "_total", "window")
-
-    def __init__(self, window: float) -> None:
-        self.window = window
-        self._grain = window / _GRAINS
-        self._times: deque[float] = deque()
-        self._counts: deque[int] = deque()
-        self._total = 0
-
-    def _expire(self, now: float) -> None:
-        cutoff = now - self.window
-        times = self._times
-        while times and times[0] <= cutoff:
-            times.popleft()
-            self._total -= self._counts.popleft()
-
-    def add(self, now: float, count: int = 1) -> None:
-        """Record ``count`` events at ``now``."""
-        times = self._times
-        if times and now - times[-1] < self._grain:
-            self._counts[-1] += count
-        else:
-            # Expiring only when an entry is added keeps memory bounded at little cost.
-            self._expire(now)
-            times.append(now)
-            self._counts.append(count)
-        self._total += count
-
-    def total(self, now: float) -> int:
-        """Events in the window ending at ``now``."""
-        times = self._times
-        if times and times[0] <= now - self.window:
-            self._expire(now)
-        return self._total
 
 
 class RetryBudget:
@@ -84,13 +34,18 @@ class RetryBudget:
             traffic (the floor for quiet clients). Default 10.
         window: Seconds over which attempts and retries are counted. Default 10.0.
         clock: Where time is read. Default: the system clock.
+        name: Budgets named alike on one ``store`` share their counts; also
+            the budget's key in the store. Default ``"retrybudget"``.
+        store: Where the counts live: ``None`` (this budget only), a
+            `brace.store.MemoryStore`, or a `brace.store.RedisStore` to share
+            one budget across processes. Default None.
 
     Raises:
         ConfigError: ``ratio`` outside [0, 1], a negative ``min_per_second``,
             or a ``window`` that is not a positive finite duration.
     """
 
-    __slots__ = ("_clock", "_deposits", "_lock", "_reserve", "_retries", "min_per_second", "ratio")
+    __slots__ = ("_cell", "_clock", "_window", "min_per_second", "name", "ratio", "store")
 
     def __init__(
         self,
@@ -99,51 +54,52 @@ class RetryBudget:
         window: float | timedelta = 10.0,
         *,
         clock: Clock | None = None,
+        name: str | None = None,
+        store: object = None,
     ) -> None:
         self.ratio = _validate.probability("ratio", ratio)
         self.min_per_second = _validate.number("min_per_second", min_per_second, minimum=0.0)
-        seconds = _validate.duration("window", window, allow_zero=False)
-        self._reserve = min_per_second * seconds
+        self._window = _validate.duration("window", window, allow_zero=False)
         self._clock: Clock = _validate.clock("clock", clock)
-        self._deposits = SlidingCount(seconds)
-        self._retries = SlidingCount(seconds)
-        self._lock = threading.Lock()
+        self.name = "retrybudget" if name is None else _validate.name("name", name)
+        self.store = store
+        self._cell: BudgetCell
+        if store is None:
+            self._cell = MemoryBudgetCell(self.ratio, self.min_per_second, self._window)
+        elif callable(getattr(store, "budget_cell", None)):
+            self._cell = store.budget_cell(  # type: ignore[attr-defined]
+                self.name, self.ratio, self.min_per_second, self._window
+            )
+        else:
+            raise ConfigError(
+                f"store={store!r} is not allowed; expected None or a store with budget_cell(), "
+                "such as brace.store.MemoryStore() or brace.store.RedisStore"
+            )
 
     @property
     def window(self) -> float:
         """Seconds over which first attempts and retries are counted."""
-        return self._deposits.window
+        return self._window
 
     def deposit(self) -> None:
         """Record one first attempt (an original request), which earns ``ratio`` retries."""
-        now = self._clock.monotonic()
-        with self._lock:
-            self._deposits.add(now)
-
-    def _allowance_locked(self, now: float) -> float:
-        earned = self.ratio * self._deposits.total(now) + self._reserve
-        return earned - self._retries.total(now)
+        self._cell.deposit(self._clock.monotonic())
 
     def try_withdraw(self) -> bool:
         """Take one retry if the budget allows it now; atomic. False means: do not retry."""
-        now = self._clock.monotonic()
-        with self._lock:
-            if self._allowance_locked(now) <= _EPSILON:
-                return False
-            self._retries.add(now)
-            return True
+        return self._cell.try_withdraw(self._clock.monotonic())
 
     def available(self) -> int:
         """How many retries the budget would allow right now."""
-        now = self._clock.monotonic()
-        with self._lock:
-            left = self._allowance_locked(now)
+        left = self._cell.allowance(self._clock.monotonic())
         whole = int(left)
         # "fewer than" a fractional limit still allows the retry that crosses it.
-        return max(0, whole + 1 if left - whole > _EPSILON else whole)
+        return max(0, whole + 1 if left - whole > EPSILON else whole)
 
     def __repr__(self) -> str:
+        named = "" if self.name == "retrybudget" else f"{self.name!r}, "
+        store = "" if self.store is None else f", store={self.store!r}"
         return (
-            f"brace.RetryBudget(ratio={self.ratio!r}, min_per_second={self.min_per_second!r}, "
-            f"window={self.window!r})"
+            f"brace.RetryBudget({named}ratio={self.ratio!r}, "
+            f"min_per_second={self.min_per_second!r}, window={self.window!r}{store})"
         )

@@ -87,6 +87,12 @@ class Bulkhead(Policy):
         max_wait: Longest wait for a slot, in seconds (> 0 when ``max_queue``
             > 0, else 0). Default 0.0.
         clock: Where waits are measured. Default the system clock.
+        store: Where the permits live. Default: this bulkhead's own. Bulkheads
+            named alike on one `brace.store.MemoryStore` share their permits; on a
+            `brace.store.RedisStore` they share them across processes: at most
+            ``max_concurrent`` calls inside across the fleet, each permit a
+            lease that frees itself if its process dies, and waits measured in
+            real time.
     """
 
     _guards_deadline: ClassVar[bool] = True
@@ -99,6 +105,7 @@ class Bulkhead(Policy):
         max_queue: int = 0,
         max_wait: float | timedelta = 0.0,
         clock: Clock | None = None,
+        store: object = None,
     ) -> None:
         super().__init__(name)
         self.max_concurrent = _validate.positive_int("max_concurrent", max_concurrent)
@@ -121,7 +128,21 @@ class Bulkhead(Policy):
             )
         self._clock: Clock = _validate.clock("clock", clock)
         self._poll = not isinstance(self._clock, SystemClock)
-        self._permits = Permits(self.max_concurrent, self.max_queue)
+        self.store = store
+        self._fleet: Any = None
+        if store is None:
+            self._permits = Permits(self.max_concurrent, self.max_queue)
+        elif callable(getattr(store, "bulkhead_permits", None)):
+            # A shared store's own permits: a Redis store's are the local fallback.
+            self._permits = store.bulkhead_permits(self.name, self.max_concurrent, self.max_queue)  # type: ignore[attr-defined]
+            fleet = getattr(store, "fleet_bulkhead", None)
+            if fleet is not None:
+                self._fleet = fleet(self.name, self.max_concurrent, self.max_queue)
+        else:
+            raise ConfigError(
+                f"store={store!r} is not allowed; expected None or a store with "
+                "bulkhead_permits(), such as brace.store.MemoryStore() or brace.store.RedisStore"
+            )
 
     def _config(self) -> dict[str, object]:
         return {
@@ -131,8 +152,19 @@ class Bulkhead(Policy):
         }
 
     def metrics(self) -> BulkheadMetrics:
-        """A consistent snapshot: in flight, queued, rejected and the maxima observed."""
-        return BulkheadMetrics(*self._permits.counts())
+        """A consistent snapshot: in flight, queued, rejected and the maxima observed.
+
+        On a Redis store: this process's calls, through the fleet's permits
+        and (while Redis is away) the local ones.
+        """
+        counts = self._permits.counts()
+        if self._fleet is not None:
+            fleet = self._fleet.counts()
+            counts = (
+                *(a + b for a, b in zip(counts[:3], fleet[:3], strict=True)),
+                *(max(a, b) for a, b in zip(counts[3:], fleet[3:], strict=True)),
+            )
+        return BulkheadMetrics(*counts)
 
     # -- waiting for a permit ---------------------------------------------------------
 
@@ -145,13 +177,30 @@ class Bulkhead(Policy):
             policy=self.name,
         )
 
+    def _wait_budget(self) -> tuple[bool, float]:
+        """``(by_deadline, seconds)``: how long a call may wait; whether the deadline decides."""
+        cur = _CURRENT.get()
+        if cur is not None and cur.left() < self.max_wait:
+            return True, max(cur.left(), 0.0)
+        return False, self.max_wait
+
     def _stay(self, waiter: Waiter) -> _Stay:
         """One wait for a permit; its expiry is measured on the waiter's timeline."""
-        cur = _CURRENT.get()
-        by_deadline = cur is not None and cur.left() < self.max_wait
-        budget = max(cur.left(), 0.0) if cur is not None and by_deadline else self.max_wait
+        by_deadline, budget = self._wait_budget()
         # The wait starts before queueing: a releaser may move the clock at once.
         return _Stay(self, waiter, by_deadline, waiter.now() + budget)
+
+    def _expired(
+        self, by_deadline: bool, count_rejection: Callable[[], tuple[int, int]]
+    ) -> BulkheadFullError | TimeoutExceededError:
+        """The error for a wait that ran out: the deadline's, or `BulkheadFullError` (counted)."""
+        if by_deadline:
+            cur = _CURRENT.get()
+            if cur is not None:
+                if self._listeners.active:
+                    emit(self._listeners, TimedOut(self.name, cur.seconds, cur.source))
+                return expired_error(cur, self.name, f"waiting for bulkhead {self.name!r}")
+        return self._full(*count_rejection())
 
     # No `with` block here: its exit is a call, and an interrupt (Ctrl-C) just after that call
     # would land outside the block holding a granted permit. The `return` inside `try` is the
@@ -180,6 +229,16 @@ class Bulkhead(Policy):
     # module docstring. The slow entries return holding a permit or raise holding none.
 
     def _awrap(self, fn: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:
+        if self._fleet is not None:
+            return self._afleet_shell(fn)
+        return self._alocal_shell(fn)
+
+    def _wrap(self, fn: Callable[P, R]) -> Callable[P, R]:
+        if self._fleet is not None:
+            return self._fleet_shell(fn)  # type: ignore[no-any-return]
+        return self._local_shell(fn)  # type: ignore[no-any-return]
+
+    def _alocal_shell(self, fn: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:
         name, permits, enter = self.name, self._permits, self._enter_task
         free, waiters = permits.free, permits.waiters
         take, give, hand_on = free.pop, free.append, permits.hand_on
@@ -214,7 +273,37 @@ class Bulkhead(Policy):
 
         return shell(wrapped)
 
-    _wrap = sync_twin(_awrap, "_wrap", _enter_task="_enter_thread")
+    _local_shell = sync_twin(_alocal_shell, "_local_shell", _enter_task="_enter_thread")
+
+    # A fleet permit (a Redis store): `enter` fills the ticket, or returns False when Redis
+    # cannot be asked, and the call goes through the local permits instead. The ticket
+    # exists before the try, so whatever ends the call, a permit it holds is given back.
+
+    def _afleet_shell(self, fn: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:
+        name, fleet, local = self.name, self._fleet, self._alocal_shell(fn)
+        enter, leave, ticket_for = fleet.aenter, fleet.aleave, fleet.ticket
+        direct = not IS_ASYNC and calls_user_code(fn)
+
+        async def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
+            if _CURRENT.get() is not None:
+                check_deadline(name)
+            ticket = ticket_for()
+            try:
+                if not await enter(ticket, self):
+                    return await local(*args, **kwargs)
+                result = await fn(*args, **kwargs)
+                if direct and hasattr(result, "__await__"):
+                    refuse_awaitable(fn, result)
+                return result
+            finally:
+                if ticket.lease is not None:
+                    await leave(ticket)
+
+        return shell(wrapped)
+
+    _fleet_shell = sync_twin(
+        _afleet_shell, "_fleet_shell", aenter="enter", aleave="leave", _alocal_shell="_local_shell"
+    )
 
 
 def _sample(permits: Permits) -> None:
@@ -263,12 +352,4 @@ class _Stay:
 
     def expired(self) -> BulkheadFullError | TimeoutExceededError:
         self.undo()
-        bulkhead = self.bulkhead
-        if self.by_deadline:
-            cur = _CURRENT.get()
-            if cur is not None:
-                if bulkhead._listeners.active:
-                    emit(bulkhead._listeners, TimedOut(bulkhead.name, cur.seconds, cur.source))
-                return expired_error(cur, bulkhead.name, f"waiting for bulkhead {bulkhead.name!r}")
-        in_flight, queued = bulkhead._permits.count_rejection()
-        return bulkhead._full(in_flight, queued)
+        return self.bulkhead._expired(self.by_deadline, self.bulkhead._permits.count_rejection)

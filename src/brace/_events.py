@@ -31,6 +31,8 @@ __all__ = [
     "Queued",
     "RetryScheduled",
     "StateChanged",
+    "StoreRecovered",
+    "StoreUnavailable",
     "Subscription",
     "TimedOut",
     "emit",
@@ -122,6 +124,30 @@ class Queued(Event):
     queued: int
 
 
+@dataclass(frozen=True, slots=True)
+class StoreUnavailable(Event):
+    """A shared store stopped answering; policies on it run on their local state meanwhile.
+
+    ``policy`` names the policy whose store operation failed first, ``store``
+    the store (its address, no password), ``error`` what went wrong
+    (``"TimeoutError: ..."``).
+    """
+
+    store: str
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoreRecovered(Event):
+    """A shared store answers again after ``outage`` seconds; policies share state again.
+
+    ``policy`` names the policy whose store operation succeeded first.
+    """
+
+    store: str
+    outage: float
+
+
 class Subscription:
     """A registered listener; ``remove()`` (or leaving its ``with`` block) unregisters it.
 
@@ -176,6 +202,18 @@ class Listeners:
         with _LOCK:
             self.active = bool(_GLOBAL_SUBS)
             _ALL.add(self)
+
+    @classmethod
+    def muted(cls) -> Listeners:
+        """A registry that delivers nothing, not even to global listeners.
+
+        For policies brace runs for itself (the circuit breaker guarding a
+        store's link): their events are brace's business, not the application's.
+        """
+        muted = cls.__new__(cls)
+        muted.subs = ()
+        muted.active = False
+        return muted
 
     def add(self, fn: object) -> Subscription:
         """Register ``fn``; raises `TypeError` if it is not callable."""

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, ClassVar, ParamSpec, TypeVar
+from typing import Any, ClassVar, ParamSpec, TypeVar, cast
 
 from brace import _validate
 from brace._calls import calls_user_code, refuse_awaitable, shell
@@ -25,7 +25,7 @@ from brace._errors import ConfigError, RateLimitedError
 from brace._events import CallRejected, emit
 from brace._policy import Policy
 from brace._unasync import IS_ASYNC, sync_twin
-from brace.store._rate import MemoryRateStore, RateStore
+from brace.store._rate import MemoryRateStore, RateStore, SharedRateStore
 
 __all__ = ["RateLimiter", "RateLimiterMetrics"]
 
@@ -67,7 +67,9 @@ class RateLimiter(Policy):
         max_wait: Longest a call may wait for its slot, seconds (>= 0).
             Default 0.0: never wait.
         clock: Where time is read and waits sleep. Default the system clock.
-        store: Where the state lives. Default a private `MemoryRateStore`.
+        store: Where the state lives: a `brace.store.RateStore` such as
+            `brace.store.RedisStore` (limiters named alike share one limit
+            across processes). Default a private `MemoryRateStore`.
     """
 
     _guards_deadline: ClassVar[bool] = True
@@ -99,6 +101,7 @@ class RateLimiter(Policy):
             )
         self._clock: Clock = _validate.clock("clock", clock)
         self._store: RateStore = MemoryRateStore() if store is None else store
+        self._shared = callable(getattr(self._store, "areserve", None))
         self._interval = self.per / self.rate
         self._lock = threading.Lock()
         self._rejected = 0
@@ -119,19 +122,6 @@ class RateLimiter(Policy):
 
     # -- the decision -----------------------------------------------------------------
 
-    def _reserve(self) -> float:
-        """Take a slot: the seconds to wait first (0.0 = now), or raise `RateLimitedError`."""
-        cur = _CURRENT.get()
-        budget = self.max_wait
-        if cur is not None:
-            budget = min(budget, max(cur.left(), 0.0))
-        delay = self._store.reserve(
-            self.name, self._clock.monotonic(), self._interval, self.burst, budget
-        )
-        if delay:
-            self._count(delay, budget)
-        return delay
-
     def _count(self, delay: float, budget: float) -> None:
         if delay <= budget:
             with self._lock:
@@ -149,31 +139,44 @@ class RateLimiter(Policy):
             retry_after=delay,
         )
 
-    # -- the shell (written async; the sync one is derived) -----------------------------
+    # -- the shells (written async; the sync ones are derived) --------------------------
 
-    def _taker(self) -> Callable[[], float]:
-        """`_reserve` with the no-deadline case inlined and its lookups bound once."""
-        name, reserve, monotonic = self.name, self._store.reserve, self._clock.monotonic
-        interval, burst, max_wait = self._interval, self.burst, self.max_wait
-        slow, count = self._reserve, self._count
+    # A store shared by processes answers over the network: the asyncio shell awaits its
+    # `areserve` (one round trip that must not block the loop); the in-memory store's
+    # `reserve` is a few bytecodes, called directly from both shells.
 
-        def take() -> float:
-            if _CURRENT.get() is None:
-                delay = reserve(name, monotonic(), interval, burst, max_wait)
-                if delay:
-                    count(delay, max_wait)
-                return delay
-            check_deadline(name)
-            return slow()
+    def _ataker(self) -> Callable[[], Coroutine[Any, Any, float]]:
+        """``take()``: reserve a slot, the seconds to wait first, or raise `RateLimitedError`."""
+        name, monotonic = self.name, self._clock.monotonic
+        areserve = cast("SharedRateStore", self._store).areserve
+        interval, burst, max_wait, count = self._interval, self.burst, self.max_wait, self._count
+
+        async def take() -> float:
+            budget = max_wait
+            cur = _CURRENT.get()
+            if cur is not None:
+                check_deadline(name)
+                budget = min(budget, max(cur.left(), 0.0))
+            delay = await areserve(name, monotonic(), interval, burst, budget)
+            if delay:
+                count(delay, budget)
+            return delay
 
         return take
 
+    _taker = sync_twin(_ataker, "_taker", areserve="reserve")
+
     def _awrap(self, fn: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:
-        take, clock = self._taker(), self._clock
+        clock, shared = self._clock, self._shared
+        take = self._taker()
+        atake = self._ataker() if shared else take
         direct = not IS_ASYNC and calls_user_code(fn)
 
         async def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
-            delay = take()
+            if shared:
+                delay = await atake()
+            else:
+                delay = take()
             if delay:
                 await await_wait(clock, delay)
             result = await fn(*args, **kwargs)
@@ -183,4 +186,4 @@ class RateLimiter(Policy):
 
         return shell(wrapped)
 
-    _wrap = sync_twin(_awrap, "_wrap", await_wait="wait")
+    _wrap = sync_twin(_awrap, "_wrap", await_wait="wait", atake="take", _ataker="_taker")

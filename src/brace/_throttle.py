@@ -20,7 +20,6 @@ from datetime import timedelta
 from typing import Any, ParamSpec, TypeVar
 
 from brace import _validate
-from brace._budget import SlidingCount
 from brace._calls import AwaitableResultError, calls_user_code, refuse_awaitable, shell
 from brace._clock import Clock
 from brace._errors import ConfigError, RateLimitedError
@@ -28,6 +27,7 @@ from brace._events import CallRejected, emit
 from brace._policy import Policy
 from brace._unasync import IS_ASYNC, sync_twin
 from brace._validate import ExceptionFilter
+from brace.store._budget import SlidingCount
 
 __all__ = ["Throttle", "ThrottleCore"]
 

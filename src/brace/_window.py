@@ -26,6 +26,7 @@ __all__ = [
     "SLOW",
     "CountRing",
     "CountWindow",
+    "Tally",
     "TimeRing",
     "TimeWindow",
     "Window",
@@ -184,6 +185,43 @@ class _Pending:
         return taken
 
 
+class Tally:
+    """What a window recorded since the last `drain`: for a store that shares the counts.
+
+    A ring given a tally (``ring.tally = Tally()``) reports each outcome to
+    it under the same lock as the ring itself; successes counted lock-free
+    are reported when they are folded in. ``drain()`` returns ``[calls,
+    failures, slow, had_success, failures_since_last_success]`` and starts over.
+    """
+
+    __slots__ = ("calls", "failures", "slow", "success", "trailing")
+
+    def __init__(self) -> None:
+        self.calls = self.failures = self.slow = self.success = self.trailing = 0
+
+    def add(self, outcome: int) -> None:
+        """One outcome recorded."""
+        self.calls += 1
+        if outcome & FAILED:
+            self.failures += 1
+            self.trailing += 1
+        else:
+            self.success, self.trailing = 1, 0
+        if outcome & SLOW:
+            self.slow += 1
+
+    def successes(self, count: int) -> None:
+        """``count`` successes folded in (they came before anything recorded after)."""
+        self.calls += count
+        self.success, self.trailing = 1, 0
+
+    def drain(self) -> list[int]:
+        """The counts since the last drain; they start over from zero."""
+        counts = [self.calls, self.failures, self.slow, self.success, self.trailing]
+        self.calls = self.failures = self.slow = self.success = self.trailing = 0
+        return counts
+
+
 def window_spec(param: str, value: object) -> CountWindow | TimeWindow:
     """Validate a breaker's ``window=`` argument."""
     if isinstance(value, CountWindow | TimeWindow):
@@ -197,7 +235,17 @@ def window_spec(param: str, value: object) -> CountWindow | TimeWindow:
 class CountRing:
     """The last ``size`` outcomes in a ring, with running sums. O(1) record and snapshot."""
 
-    __slots__ = ("_n", "_pending", "_ring", "_size", "_tick", "calls", "failures", "slow")
+    __slots__ = (
+        "_n",
+        "_pending",
+        "_ring",
+        "_size",
+        "_tick",
+        "calls",
+        "failures",
+        "slow",
+        "tally",
+    )
 
     def __init__(self, size: int) -> None:
         self._size = size
@@ -209,6 +257,7 @@ class CountRing:
         self.calls = self.failures = self.slow = 0  # exact after any method but try_success
         self._pending = _Pending()
         self._tick = self._pending.tick
+        self.tally: Tally | None = None  # set by a store that shares the counts
 
     def try_success(self, now: float) -> bool:  # noqa: ARG002 - Window protocol
         """Count a success lock-free while the ring holds no failure and no slow call."""
@@ -217,17 +266,21 @@ class CountRing:
         self._tick()
         return True
 
-    def _fold(self) -> None:
-        """Move the successes counted lock-free into the ring."""
+    def _fold(self) -> int:
+        """Move the successes counted lock-free into the ring; returns how many."""
         taken = self._pending.take()
         if not taken:
-            return
+            return 0
+        if self.tally is not None:
+            self.tally.successes(taken)
+        left = taken
         if self.failures or self.slow:
             for _ in range(min(taken, self._size)):
                 self._put(0)
-            taken -= min(taken, self._size)
-        self._n += taken  # successes into a clean ring: only the count moves
+            left -= min(taken, self._size)
+        self._n += left  # successes into a clean ring: only the count moves
         self.calls = min(self._size, self._n)
+        return taken
 
     def _put(self, outcome: int) -> None:
         n = self._n
@@ -244,6 +297,8 @@ class CountRing:
     def record(self, outcome: int, now: float) -> None:  # noqa: ARG002 - Window protocol
         """Add ``outcome``, evicting the oldest once the ring is full (``now`` is unused)."""
         self._fold()
+        if self.tally is not None:
+            self.tally.add(outcome)
         if not (outcome or self.failures or self.slow):
             self._n += 1  # a success into a clean ring: every slot holds 0 already
             self.calls = min(self._size, self._n)
@@ -287,6 +342,7 @@ class TimeRing:
         "calls",
         "failures",
         "slow",
+        "tally",
     )
 
     def __init__(self, seconds: float, buckets: int) -> None:
@@ -302,6 +358,7 @@ class TimeRing:
         # Successes counted lock-free into the newest slice (see try_success).
         self._pending = _Pending()
         self._tick = self._pending.tick
+        self.tally: Tally | None = None  # set by a store that shares the counts
 
     def try_success(self, now: float) -> bool:
         """Count a success lock-free while the window is clean and ``now`` is in the newest slice.
@@ -314,11 +371,14 @@ class TimeRing:
         self._tick()
         return True
 
-    def _fold(self) -> None:
+    def _fold(self) -> int:
         taken = self._pending.take()
         if taken:
             self._calls[self._pos] += taken
             self.calls += taken
+            if self.tally is not None:
+                self.tally.successes(taken)
+        return taken
 
     def _advance(self, now: float) -> None:
         """Make the slice holding ``now`` the newest, evicting the slices it replaces."""
@@ -350,6 +410,8 @@ class TimeRing:
     def record(self, outcome: int, now: float) -> None:
         """Add ``outcome`` observed at ``now`` to its slice, evicting expired slices first."""
         self._fold()
+        if self.tally is not None:
+            self.tally.add(outcome)
         if now >= self._end:
             self._advance(now)
         p = self._pos

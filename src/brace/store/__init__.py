@@ -1,10 +1,13 @@
 """Where policies keep state that may be shared: the store protocols and the in-memory stores.
 
-A circuit breaker and a rate limiter talk to their state only through a
-small protocol defined here (`BreakerStore`, `RateStore`), so their decision
-logic does not depend on where the state lives. The stores here keep it in
-this process; policies given the same store and the same name share one state.
+Each policy that keeps shared state (circuit breaker, rate limiter, retry
+budget, bulkhead) talks to its state only through a small protocol defined
+here, so a store that shares it across processes slots in without touching
+the policy's decision logic. `RedisStore` is that store for Redis; it needs
+the ``redis`` extra (``pip install 'brace[redis]'``) and is imported on first use.
 """
+
+from typing import TYPE_CHECKING, Any
 
 from brace.store._memory import MemoryBreakerCell, MemoryStore
 from brace.store._protocol import BreakerCell, BreakerStore
@@ -17,5 +20,24 @@ __all__: list[str] = [
     "MemoryRateStore",
     "MemoryStore",
     "RateStore",
+    "RedisStore",
     "gcra",
 ]
+
+
+if TYPE_CHECKING:  # for type checkers and the API reference; imported lazily at run time
+    from brace.store._redis import RedisStore
+
+
+def __getattr__(name: str) -> Any:
+    if name == "RedisStore":  # imported lazily: redis-py is an optional dependency
+        try:
+            from brace.store._redis import RedisStore  # noqa: PLC0415
+        except ImportError as exc:
+            if exc.name is None or not exc.name.startswith("redis"):
+                raise
+            raise ImportError(
+                "brace.store.RedisStore needs redis-py: pip install 'brace[redis]'"
+            ) from exc
+        return RedisStore
+    raise AttributeError(f"module 'brace.store' has no attribute {name!r}")

@@ -19,6 +19,13 @@ Rules every implementation follows:
 * ``window`` is created once per cell and changed in place (``clear()`` on
   close or reset), never replaced. Its ``try_success`` and the cell's
   ``count_rejection`` are the two operations allowed without the lock.
+
+Three hooks let a shared store follow the breaker without touching its
+decisions; the in-memory cell's are empty. ``attach`` introduces the breaker
+(its configuration, clock and events) to the cell; ``moved`` announces each
+transition just before it is committed (so a store can publish it, and
+ignore it if the commit never happened); ``lease`` asks, outside the lock,
+for a fleet-wide slot for a HALF_OPEN trial that holds a local one.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Protocol
 
-from brace._breaker_state import Phase
+from brace._breaker_state import Phase, Trial
 from brace._window import CountWindow, TimeWindow, Window
 
 __all__ = ["BreakerCell", "BreakerStore", "Lock"]
@@ -87,6 +94,22 @@ class BreakerCell(Protocol):
 
     def reset_rejections(self) -> None:
         """Start counting rejections from zero again (with the lock held)."""
+        ...
+
+    def attach(self, machine: object) -> None:
+        """A breaker (its `brace._breaker_machine.BreakerMachine`) now uses this cell."""
+        ...
+
+    def moved(self, new: Phase, reason: str, manual: bool) -> None:
+        """The breaker is about to install ``new`` (lock held); ``manual``: force_open & co."""
+        ...
+
+    def lease(self, trial: Trial) -> bool:
+        """Whether ``trial`` (holding a local HALF_OPEN slot) may run; False gives it back.
+
+        Called without the lock. A shared store grants at most
+        ``half_open_calls`` such slots across every process.
+        """
         ...
 
 

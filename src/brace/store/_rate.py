@@ -3,8 +3,8 @@
 A rate limiter's whole state per key is one number, the *theoretical arrival
 time* (TAT) of GCRA, the Generic Cell Rate Algorithm: a token bucket that
 keeps the time at which it would be full instead of a token count. A store
-applies `gcra` atomically, so a shared store (Redis, later) runs the same
-arithmetic in one script and processes named alike share one limit.
+applies `gcra` atomically, so a shared store (`brace.store.RedisStore`) runs
+the same arithmetic in one script and processes named alike share one limit.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from typing import Protocol, runtime_checkable
 
-__all__ = ["MemoryRateStore", "RateStore", "gcra"]
+__all__ = ["MemoryRateStore", "RateStore", "SharedRateStore", "gcra"]
 
 # Float noise from summing intervals (0.1 + 0.1 + 0.1) must not turn "now" into a tiny wait.
 _EPSILON = 1e-9
@@ -61,6 +61,16 @@ class RateStore(Protocol):
 
     def reset(self, key: str) -> None:
         """Forget ``key``'s state: the next call sees a full bucket."""
+        ...
+
+
+class SharedRateStore(RateStore, Protocol):
+    """A `RateStore` reached over the network: the asyncio shell awaits `areserve`."""
+
+    async def areserve(
+        self, key: str, now: float, interval: float, burst: float, max_wait: float
+    ) -> float:
+        """`RateStore.reserve`, without blocking the event loop."""
         ...
 
 
