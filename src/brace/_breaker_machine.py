@@ -26,7 +26,8 @@ from brace._breaker_core import REJECT, RELEASE, TRIAL, BreakerCore
 from brace._breaker_state import CLOSED, DISABLED, OPEN, Phase, State, check_transition
 from brace._deadline import _CURRENT, check_deadline
 from brace._errors import CircuitOpenError
-from brace._events import CallRejected, Event, Listeners, StateChanged, emit
+from brace._events import CallRejected, Event, StateChanged, emit
+from brace._telemetry import Telemetry, notable
 from brace._window import FAILED, SLOW, WindowSnapshot
 from brace.store._protocol import BreakerCell
 
@@ -68,6 +69,7 @@ class BreakerMachine:
         "core",
         "monotonic",
         "name",
+        "outcomes",
         "stamp_end",
         "succeeded",
     )
@@ -78,7 +80,7 @@ class BreakerMachine:
         name: str,
         core: BreakerCore,
         cell: BreakerCell,
-        listeners: Listeners,
+        listeners: Telemetry,
         monotonic: Callable[[], float],
         timed_window: bool,
     ) -> None:
@@ -87,6 +89,8 @@ class BreakerMachine:
         self.cell = cell
         self._listeners = listeners
         self.monotonic = monotonic
+        # Telemetry: calls settled under the lock, by outcome bits, since construction.
+        self.outcomes = [0, 0, 0, 0]
         # The clock is read after a call only when something needs the end time.
         self.stamp_end = core.slow_after is not None or timed_window
         self._messages = {
@@ -157,6 +161,7 @@ class BreakerMachine:
     def _reject(self, phase: Phase, reason: str, retry_after: float | None) -> CircuitOpenError:
         """Count a call rejected in ``phase`` (why: `BreakerCore.rejection`); build its error."""
         self.cell.count_rejection()
+        self._listeners.rejected()  # telemetry: count, now and then summarise in the log
         if self._listeners.active:
             emit(self._listeners, CallRejected(self.name, reason, retry_after))
         return CircuitOpenError.fast(self._messages[reason], self.name, retry_after, phase.cause)
@@ -242,6 +247,8 @@ class BreakerMachine:
         """
         cell = self.cell
         with cell.lock:
+            if trial is None or not trial.settled:
+                self.outcomes[outcome] += 1  # telemetry: every settled call, counted once
             if trial is not None:
                 if trial.settled:
                     return
@@ -341,9 +348,9 @@ class BreakerMachine:
         self._emit(events)
 
     def _emit(self, events: list[Event]) -> None:
-        if self._listeners.active:
-            for event in events:
-                emit(self._listeners, event)
+        # State changes are rare: always built, for brace's log and status, then listeners.
+        for event in events:
+            notable(self._listeners, event)
 
     # -- observation ----------------------------------------------------------------------
 
@@ -361,3 +368,12 @@ class BreakerMachine:
         if events:
             self._emit(events)
         return result
+
+    def totals(self, now: float) -> tuple[int, int, int]:
+        """Telemetry: ``(calls, failures, slow)`` settled since construction."""
+        cell = self.cell
+        with cell.lock:
+            cell.window.snapshot(now)  # folds the successes counted lock-free
+            ok, failed, slow, both = self.outcomes
+            calls = ok + failed + slow + both + cell.window.lock_free_successes
+        return calls, failed + both, slow + both

@@ -77,11 +77,18 @@ class RetryScheduled(Event):
 
 @dataclass(frozen=True, slots=True)
 class GaveUp(Event):
-    """A retry stopped for ``reason`` after ``attempts`` attempts and ``elapsed`` seconds."""
+    """A retry stopped for ``reason`` after ``attempts`` attempts and ``elapsed`` seconds.
+
+    ``note`` is the note added to the last exception; ``exception`` that
+    exception's type name (None when the last attempt returned a result that
+    ``on_result`` rejected).
+    """
 
     reason: str
     attempts: int
     elapsed: float
+    note: str = ""
+    exception: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,8 @@ from typing import Any, ClassVar, ParamSpec, TypeVar, cast, overload
 
 from brace import _validate
 from brace._deadline import _CURRENT, check_deadline
-from brace._events import Listener, Listeners, Subscription
+from brace._events import Listener, Subscription
+from brace._telemetry import Telemetry
 
 __all__ = ["CONTROL_FLOW", "Pipeline", "Policy", "pipeline"]
 
@@ -187,13 +188,16 @@ class Policy:
 
     #: False for policies (Fallback) that must run even when the deadline has passed.
     _checks_deadline: ClassVar[bool] = True
+    #: False for compositions (Pipeline): `brace.policies()` lists their members instead.
+    _listed: ClassVar[bool] = True
 
     name: str
-    _listeners: Listeners
+    _listeners: Telemetry
 
     def __init__(self, name: str | None = None) -> None:
         self.name = type(self).__name__.lower() if name is None else _validate.name("name", name)
-        self._listeners = Listeners()
+        # Listeners plus brace's own telemetry; a policy given a name is listed in brace.policies().
+        self._listeners = Telemetry(self, listed=name is not None and self._listed)
 
     # -- the subclass hooks -------------------------------------------------------------
 
@@ -306,6 +310,7 @@ class Pipeline(Policy):
     """
 
     policies: tuple[Policy, ...]
+    _listed: ClassVar[bool] = False
 
     def __init__(self, policies: tuple[Policy, ...]) -> None:
         super().__init__("pipeline")
