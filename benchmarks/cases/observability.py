@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 
 import brace
 from benchmarks._harness import Case
+from benchmarks.cases.breaker import _opened, af, f
 from brace._logging import SWITCH
 
 G = "telemetry"
@@ -24,18 +25,6 @@ ON_OK = "closed success, brace log on (default)"
 OFF_OK = "closed success, brace log off"
 ON_OPEN = "open rejection, brace log on (default)"
 OFF_OPEN = "open rejection, brace log off"
-
-
-def f() -> int:
-    return 1
-
-
-async def af() -> int:
-    return 1
-
-
-def boom() -> int:
-    raise ConnectionError
 
 
 def _register_exporters() -> None:
@@ -49,15 +38,6 @@ def _register_exporters() -> None:
         return
     CollectorRegistry().register(BraceCollector())
     otel.instrument(meter_provider=MeterProvider(), span_events=False)
-
-
-def _opened(name: str) -> brace.CircuitBreaker:
-    breaker = brace.CircuitBreaker(name, consecutive_failures=1, open_for=1e9)
-    try:
-        breaker.call(boom)
-    except ConnectionError:
-        pass
-    return breaker
 
 
 # Both rows of a pair set the switch and put the default back: the same two stores each,
@@ -103,8 +83,8 @@ def _span_events(breaker: brace.CircuitBreaker) -> Callable[[], object]:
 def cases() -> list[Case]:
     _register_exporters()
     closed = brace.CircuitBreaker("bench-telemetry-closed")
-    opened = _opened("bench-telemetry-open")
-    traced = _opened("bench-telemetry-traced")
+    opened = _opened()
+    traced = _opened()
     return [
         Case(G, ON_OK, _switched(closed(f), on=True), ref=OFF_OK),
         Case(G, OFF_OK, _switched(closed(f), on=False)),
