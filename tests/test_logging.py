@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import logging
 import re
@@ -250,8 +251,10 @@ def test_structlog_renders_the_fields_as_keys(clock: VirtualClock) -> None:
 
 
 def test_a_failing_handler_or_clock_never_breaks_the_call(
-    clock: VirtualClock, caplog: pytest.LogCaptureFixture
+    clock: VirtualClock, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr("brace._telemetry._failures", itertools.count())  # first failure again
+
     class Broken(VirtualClock):
         def wall(self) -> float:
             raise RuntimeError("clock bug")

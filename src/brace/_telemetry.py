@@ -155,7 +155,7 @@ class Telemetry(Listeners):
         return clock
 
     def _check(self) -> None:
-        """Write a summary if one is due; else look again after twice as many rejections."""
+        """Write a summary if one is due; else look again about halfway to when it will be."""
         if not self._guard.acquire(blocking=False):
             return  # another thread is looking right now
         try:
@@ -178,7 +178,7 @@ class Telemetry(Listeners):
             self._checked_raw, self._checked_at = raw, now
             self._check_at = raw + stride
         except Exception:
-            _log.exception("brace could not summarise the rejections of %r", self.name)
+            _failed(f"summarise the rejections of {self.name!r}")
         finally:
             self._guard.release()
 
@@ -217,24 +217,30 @@ class Telemetry(Listeners):
         log_event(event, self.policy_type)
 
 
-_failed_once = False
+_failures = itertools.count()
+
+
+def _failed(what: str) -> None:
+    """Log (with the traceback) the first failure of brace's own telemetry; count the rest."""
+    if next(_failures) == 0:
+        _log.exception(
+            "brace could not %s; the call goes on, and later telemetry failures are not logged",
+            what,
+        )
 
 
 def notable(local: Listeners, event: Event) -> None:
     """Deliver a rare event: brace's own record and log first, then the listeners, if any.
 
-    Never raises: a failure here is logged once and the call goes on.
+    Never raises: a failure here is logged (the first time) and the call goes on.
     """
-    global _failed_once  # noqa: PLW0603 - one flag: log the first failure only
     try:
         if isinstance(local, Telemetry):
             local.note(event)
         else:
             log_event(event, "Policy")
     except Exception:
-        if not _failed_once:
-            _failed_once = True
-            _log.exception("brace could not record %r; the call goes on", event)
+        _failed(f"record {event!r}")
     if local.active:
         emit(local, event)
 
