@@ -42,8 +42,10 @@ def run_tree(tree: Path, options: list[str]) -> dict[tuple[str, str, str], float
         env=env,
         capture_output=True,
         text=True,
-        check=True,
+        check=False,
     )
+    if out.returncode:
+        sys.exit(f"overhead.py failed in {tree}:\n{out.stderr}")
     return parse(out.stdout)
 
 

@@ -86,3 +86,20 @@ def recorder() -> Iterator[EventRecorder]:
     rec = EventRecorder()
     with brace.listen(rec):
         yield rec
+
+
+@pytest.fixture
+def short_bulkhead() -> Any:
+    """The built-in bulkhead scenario cut to 40 s: payment hangs from t=10 s to t=30 s."""
+    import dataclasses
+
+    from brace.sim import Scenario, load_scenario
+
+    full = load_scenario("bulkhead")
+    assert isinstance(full, Scenario)
+    deps = []
+    for dep in full.dependencies:
+        incidents = tuple(dataclasses.replace(i, at=10, duration=20) for i in dep.service.incidents)
+        service = dataclasses.replace(dep.service, incidents=incidents)
+        deps.append(dataclasses.replace(dep, service=service))
+    return dataclasses.replace(full, duration=40, dependencies=tuple(deps))

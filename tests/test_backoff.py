@@ -8,6 +8,7 @@ import random
 import statistics
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -214,3 +215,23 @@ def test_backoffs_are_frozen_and_comparable() -> None:
     )
     assert repr(Backoff.constant(1)) == "Backoff.constant(1.0)"
     assert repr(Backoff.of([1])) == "Backoff.of([1.0])"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "param"),
+    [
+        ({"kind": "wobbly"}, "kind"),
+        ({"kind": "constant", "initial": -1.0}, "initial"),
+        ({"kind": "exponential", "initial": 0.0, "max_delay": 1.0}, "initial"),
+        ({"kind": "exponential", "initial": 1.0, "max_delay": 0.5}, "max_delay"),
+        ({"kind": "linear", "multiplier": 0.5}, "multiplier"),
+        ({"kind": "exponential", "initial": 0.1, "max_delay": 1.0, "jitter": "half"}, "jitter"),
+        ({"kind": "sequence"}, "values="),
+        ({"kind": "sequence", "values": (1.0, -2.0)}, r"values\[1\]"),
+    ],
+)
+def test_direct_construction_is_validated_like_the_class_methods(
+    kwargs: dict[str, Any], param: str
+) -> None:
+    with pytest.raises(brace.ConfigError, match=param):
+        Backoff(**kwargs)

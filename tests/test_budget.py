@@ -80,7 +80,7 @@ def test_defaults_are_finagles() -> None:
     budget = RetryBudget()
     assert (budget.ratio, budget.min_per_second, budget.window) == (0.2, 10, 10.0)
     assert budget.available() == 100
-    assert repr(budget) == "brace.RetryBudget(ratio=0.2, min_per_second=10, window=10.0)"
+    assert repr(budget) == "brace.RetryBudget(ratio=0.2, min_per_second=10.0, window=10.0)"
 
 
 @pytest.mark.parametrize(

@@ -290,7 +290,8 @@ def test_waiter_granted_as_it_gives_up_passes_the_permit_on() -> None:
 
     bulkhead = brace.Bulkhead("b", max_concurrent=1, max_queue=2, max_wait=30.0)
     permits = bulkhead._permits
-    holder, first, second = ThreadWaiter(), ThreadWaiter(), ThreadWaiter()
+    clock = brace.SystemClock()
+    holder, first, second = (ThreadWaiter(clock, poll=False) for _ in range(3))
     assert permits.enqueue(holder) == ENTER
     assert permits.enqueue(first) == QUEUE
     assert permits.enqueue(second) == QUEUE

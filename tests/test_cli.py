@@ -63,6 +63,11 @@ def test_json_follows_the_documented_layout(tiny: Path, tmp_path: Path) -> None:
     assert {
         "logical_requests",
         "successes",
+        "degraded",
+        "served_rate",
+        "during_incident",
+        "breaker_transitions",
+        "mean_queue_wait",
         "success_rate",
         "attempts",
         "amplification",
@@ -74,6 +79,13 @@ def test_json_follows_the_documented_layout(tiny: Path, tmp_path: Path) -> None:
     assert len(figures["timeline"]) == 20
     assert {"t", "success_rate", "attempts", "in_flight", "breaker"} <= set(figures["timeline"][0])
     assert figures["timeline"][7]["breaker"] == "open"
+    assert figures["served_rate"] == pytest.approx(
+        (figures["successes"] + figures["degraded"]) / figures["logical_requests"]
+    )
+    assert figures["degraded"] > 0
+    assert "dependencies" not in figures  # one dependency: no per-dependency breakdown
+    assert figures["breaker_transitions"][0]["from"] == "closed"
+    assert {"run", "t", "policy", "from", "to", "reason"} == set(figures["breaker_transitions"][0])
     assert data["strategies"]["no-retry"]["timeline"][7]["breaker"] is None
 
 
@@ -85,6 +97,27 @@ def test_the_table_has_one_row_per_strategy(tiny: Path, capsys: pytest.CaptureFi
     assert "amplification" in out
 
 
+def test_sentences_after_the_table_say_what_happened(
+    tiny: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["simulate", str(tiny), "--strategy", "naive-retry", "--strategy", "brace"]) == 0
+    out = capsys.readouterr().out
+    table_end = out.rindex("recovery")
+    assert "During the incident (t=5-10 s), naive-retry sent" in out[table_end:]
+    assert "brace served" in out
+    assert "from its fallbacks" in out
+
+
+def test_jobs_write_the_same_bytes_as_one_process(tiny: Path, tmp_path: Path) -> None:
+    outputs = []
+    for jobs in ("1", "2"):
+        out = tmp_path / f"jobs{jobs}.json"
+        argv = ["simulate", str(tiny), "--strategy", "no-retry", "--strategy", "brace"]
+        assert main([*argv, "--jobs", jobs, "--json", str(out)]) == 0
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1]
+
+
 def test_without_rich_a_plain_table_is_printed(
     tiny: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -93,7 +126,18 @@ def test_without_rich_a_plain_table_is_printed(
     monkeypatch.setitem(sys.modules, "rich.table", None)
     assert main(["simulate", str(tiny), "--strategy", "no-retry"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[1].split() == ["strategy", "success", "p50", "p99", "amplification", "recovery"]
+    assert lines[1].split() == [
+        "strategy",
+        "served",
+        "fresh",
+        "degraded",
+        "p50",
+        "p99",
+        "amplification",
+        "incident",
+        "load",
+        "recovery",
+    ]
     assert lines[2].startswith("no-retry")
 
 
@@ -150,7 +194,10 @@ def test_contention_writes_the_sweep_layout(tmp_path: Path) -> None:
     [
         (
             ["simulate", "nope"],
-            "unknown scenario 'nope'; expected one of brownout, contention, outage, overload-spike",
+            (
+                "unknown scenario 'nope'; expected one of brownout, bulkhead, contention, "
+                "outage, overload-spike"
+            ),
         ),
         (
             ["simulate", "TINY", "--strategy", "no_such_module:factory"],
@@ -168,6 +215,7 @@ def test_contention_writes_the_sweep_layout(tmp_path: Path) -> None:
             "--clients applies to the contention scenario only",
         ),
         (["simulate", "contention", "--clients", "ten"], "--clients 'ten': expected integers"),
+        (["simulate", "TINY", "--jobs", "0"], "--jobs 0: expected an integer >= 1"),
     ],
 )
 def test_errors_are_one_line_with_exit_status_2(

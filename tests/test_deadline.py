@@ -23,13 +23,19 @@ class Counting(brace.Policy):
         super().__init__("counting")
         self.calls = 0
 
-    def _run(self, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
-        self.calls += 1
-        return fn(*args, **kwargs)
+    def _wrap(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.calls += 1
+            return fn(*args, **kwargs)
 
-    async def _arun(self, fn: Callable[..., Awaitable[Any]], args: Any, kwargs: Any) -> Any:
-        self.calls += 1
-        return await fn(*args, **kwargs)
+        return counted
+
+    def _awrap(self, fn: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
+        async def counted(*args: Any, **kwargs: Any) -> Any:
+            self.calls += 1
+            return await fn(*args, **kwargs)
+
+        return counted
 
 
 def test_remaining_is_none_outside_any_deadline() -> None:

@@ -18,10 +18,13 @@ from brace.testing import EventRecorder
 class Emitting(brace.Policy):
     """Emits one StateChanged per call, the way real policies emit."""
 
-    def _run(self, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
-        if self._listeners.active:
-            emit(self._listeners, brace.StateChanged(self.name, "CLOSED", "OPEN", "test"))
-        return fn(*args, **kwargs)
+    def _wrap(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def emitting(*args: Any, **kwargs: Any) -> Any:
+            if self._listeners.active:
+                emit(self._listeners, brace.StateChanged(self.name, "CLOSED", "OPEN", "test"))
+            return fn(*args, **kwargs)
+
+        return emitting
 
 
 def test_policy_listener_receives_its_events() -> None:
@@ -150,10 +153,13 @@ def test_no_event_is_built_without_listeners(monkeypatch: pytest.MonkeyPatch) ->
             super().__init__(policy, old, new, reason)
 
     class SpyEmitting(brace.Policy):
-        def _run(self, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
-            if self._listeners.active:
-                emit(self._listeners, Spy(self.name, "CLOSED", "OPEN", "test"))
-            return fn(*args, **kwargs)
+        def _wrap(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+            def emitting(*args: Any, **kwargs: Any) -> Any:
+                if self._listeners.active:
+                    emit(self._listeners, Spy(self.name, "CLOSED", "OPEN", "test"))
+                return fn(*args, **kwargs)
+
+            return emitting
 
     policy = SpyEmitting("p")
     for _ in range(10):

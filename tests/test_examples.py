@@ -37,6 +37,32 @@ def test_readme_example_is_the_quickstart_example() -> None:
         assert line.strip() in example, line
 
 
+def test_the_custom_policy_example_meters_sync_async_and_honours_the_deadline() -> None:
+    namespace = runpy.run_path(str(EXAMPLES / "custom_policy.py"))
+    outcome = namespace["main"]()
+    assert outcome == {
+        "answer": "ok",
+        "fetched": "fetched",
+        "calls": 4,  # three attempts through the retry, one async call
+        "failures": 2,
+        "slowest": 1.5,
+        "deadline": "deadline",  # the base checked it on entry; the call never ran
+    }
+
+
+def test_the_http_clients_guide_example_runs_as_the_guide_says() -> None:
+    namespace = runpy.run_path(str(EXAMPLES / "http_clients.py"))
+    results = namespace["main"]()
+    assert results == {
+        "GET /flaky (sync)": (200, 3),
+        "GET /missing": (404, 1),
+        "POST /flaky/post": (503, 1),
+        "POST with Idempotency-Key": (200, 3),
+        "GET /busy, 5 s deadline": (503, 1),
+        "GET /flaky (async)": (200, 3),
+    }
+
+
 def test_the_observability_example_shows_each_window(capsys: pytest.CaptureFixture[str]) -> None:
     namespace = runpy.run_path(str(EXAMPLES / "observability.py"))
     shown = namespace["main"]()

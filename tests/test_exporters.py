@@ -213,3 +213,29 @@ def test_record_resend_is_the_http_integrations_seam(
         handle.uninstrument()
     spans = {s.name: dict(s.attributes or {}) for s in exporter.get_finished_spans()}
     assert spans == {"before": {}, "first": {}, "resent": {"http.request.resend_count": 2}}
+
+
+def test_request_hook_marks_each_resent_attempt_through_the_httpx_integration(
+    tracing: tuple[Any, InMemorySpanExporter],
+) -> None:
+    import httpx
+
+    from brace.integrations.httpx import ResilientTransport
+
+    tracer, exporter = tracing
+    answers = iter([503, 503, 200])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        # What an HTTP client instrumentation does per attempt: a span, then its request hook.
+        with tracer.start_as_current_span("attempt") as span:
+            otel.request_hook(span, request)
+            return httpx.Response(next(answers))
+
+    policy = brace.Retry("hook-retry", attempts=3, backoff=[0.0, 0.0], on=brace.http.is_transient)
+    transport = ResilientTransport(policy, transport=httpx.MockTransport(handler))
+    with httpx.Client(transport=transport) as client:
+        assert client.get("http://svc.test/x").status_code == 200
+    counts = [
+        (s.attributes or {}).get("http.request.resend_count") for s in exporter.get_finished_spans()
+    ]
+    assert counts == [None, 1, 2]

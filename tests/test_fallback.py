@@ -21,11 +21,11 @@ DOCS = Path(__file__).resolve().parent.parent / "docs" / "examples"
 class Passthrough(brace.Policy):
     """Runs the call as it is; like every ordinary policy it checks the deadline on entry."""
 
-    def _run(self, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
-        return fn(*args, **kwargs)
+    def _wrap(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        return fn  # the base puts the deadline guard in front
 
-    async def _arun(self, fn: Callable[..., Awaitable[Any]], args: Any, kwargs: Any) -> Any:
-        return await fn(*args, **kwargs)
+    def _awrap(self, fn: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
+        return fn
 
 
 def down(*args: Any, **kwargs: Any) -> str:

@@ -28,21 +28,29 @@ class Recording(brace.Policy):
         self.failures = 0
         self.limit = 3
 
-    def _run(self, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
-        self.log.append(self.name)
-        try:
-            return fn(*args, **kwargs)
-        except Exception:
-            self.failures += 1
-            raise
+    # The contract a user's policy implements: one sync and one async shell.
 
-    async def _arun(self, fn: Callable[..., Awaitable[Any]], args: Any, kwargs: Any) -> Any:
-        self.log.append(self.name)
-        try:
-            return await fn(*args, **kwargs)
-        except Exception:
-            self.failures += 1
-            raise
+    def _wrap(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            self.log.append(self.name)
+            try:
+                return fn(*args, **kwargs)
+            except Exception:
+                self.failures += 1
+                raise
+
+        return wrapped
+
+    def _awrap(self, fn: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
+        async def wrapped(*args: Any, **kwargs: Any) -> Any:
+            self.log.append(self.name)
+            try:
+                return await fn(*args, **kwargs)
+            except Exception:
+                self.failures += 1
+                raise
+
+        return wrapped
 
     def _config(self) -> dict[str, object]:
         return {"limit": self.limit}
@@ -444,3 +452,25 @@ def test_a_class_whose_instances_are_async_callables_is_constructed_synchronousl
     instance = wrapped()
     assert isinstance(instance, Handler)
     assert built == 1
+
+
+def test_a_policy_written_for_the_earlier_run_hooks_still_works() -> None:
+    class Legacy(brace.Policy):
+        def __init__(self) -> None:
+            super().__init__("legacy")
+            self.calls = 0
+
+        def _run(self, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
+            self.calls += 1
+            return fn(*args, **kwargs)
+
+        async def _arun(self, fn: Callable[..., Awaitable[Any]], args: Any, kwargs: Any) -> Any:
+            self.calls += 1
+            return await fn(*args, **kwargs)
+
+    legacy = Legacy()
+    assert legacy(add)(1, b=2) == 3
+    assert asyncio.run(legacy(aadd)(1, b=2)) == 3
+    assert legacy.calls == 2
+    with pytest.raises(NotImplementedError, match="no _wrap"):
+        brace.Policy("bare")(add)

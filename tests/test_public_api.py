@@ -57,6 +57,7 @@ EXPECTED = {
     "policies",
     "status",
     "deadline",
+    "http",
     "listen",
     "pipeline",
     "remaining",

@@ -14,6 +14,7 @@ from brace.sim import (
     ClosedLoop,
     Constant,
     Contention,
+    Dependency,
     DependencyError,
     Empirical,
     ErrorBurst,
@@ -29,23 +30,24 @@ from brace.sim import (
     builtin_scenarios,
     load_scenario,
 )
+from brace.sim._live import LiveService, WorkerPool
 from brace.sim._load import start_load
 from brace.sim._metrics import percentile, recovery_seconds
-from brace.sim._model import Dependency
+from brace.sim._model import Request
 from brace.testing import run
 
 
-def _drive(service: Service, starts: list[float], horizon: float) -> tuple[list[str], Dependency]:
+def _drive(service: Service, starts: list[float], horizon: float) -> tuple[list[str], LiveService]:
     """Send one attempt at each start time; return each outcome as 'ok@t' / error name."""
     outcomes: list[str] = []
 
-    async def main() -> Dependency:
+    async def main() -> LiveService:
         loop = asyncio.get_running_loop()
-        dep = Dependency(service, loop, random.Random(1), lambda now: None)
+        dep = LiveService(service, loop, random.Random(1), lambda now: None)
 
         async def one() -> None:
             try:
-                await dep.call()
+                await dep.call(Request(1))
                 outcomes.append(f"ok@{loop.time():g}")
             except DependencyError as exc:
                 outcomes.append(f"{type(exc).__name__}@{loop.time():g}")
@@ -112,13 +114,13 @@ def test_capacity_drop_queues_new_work_and_restores_servers_after() -> None:
 def test_abandoned_work_still_occupies_the_server() -> None:
     async def main() -> list[str]:
         loop = asyncio.get_running_loop()
-        dep = Dependency(
+        dep = LiveService(
             Service(servers=1, latency=Constant(1.0)), loop, random.Random(1), lambda t: None
         )
-        first = loop.create_task(dep.call())
+        first = loop.create_task(dep.call(Request(1)))
         await asyncio.sleep(0)  # noqa: TID251 - one loop turn so the attempt reaches the server
         first.cancel()  # the client gives up; the server does not know
-        await dep.call()
+        await dep.call(Request(1))
         return [f"{loop.time():g}", str(dep.busy_seconds())]
 
     assert run(main()) == ["2", "2.0"]
@@ -206,7 +208,13 @@ def test_recovery_is_measured_from_the_incident_end_and_must_hold() -> None:
 
 
 def test_every_builtin_scenario_loads() -> None:
-    assert builtin_scenarios() == ["brownout", "contention", "outage", "overload-spike"]
+    assert builtin_scenarios() == [
+        "brownout",
+        "bulkhead",
+        "contention",
+        "outage",
+        "overload-spike",
+    ]
     outage = load_scenario("outage")
     assert isinstance(outage, Scenario)
     assert outage.duration == 180
@@ -215,6 +223,11 @@ def test_every_builtin_scenario_loads() -> None:
     spike = load_scenario("overload-spike")
     assert isinstance(spike, Scenario)
     assert spike.incident() == (40, 50)
+    bulkhead = load_scenario("bulkhead")
+    assert isinstance(bulkhead, Scenario)
+    assert [d.name for d in bulkhead.routes()] == ["payment", "inventory", "shipping"]
+    assert bulkhead.workers == 40
+    assert bulkhead.incident() == (60, 120)
 
 
 _GOOD = """
@@ -244,6 +257,7 @@ def test_a_user_scenario_file_loads_with_every_field(tmp_path: Path) -> None:
     scenario = load_scenario(str(path))
     assert isinstance(scenario, Scenario)
     assert scenario.load == ClosedLoop(clients=5, think_time=Constant(0.2))
+    assert scenario.service is not None
     assert scenario.service.incidents == (CapacityDrop(at=5, duration=5, servers=1),)
     assert (scenario.client_timeout, scenario.attempt_timeout) == (1.0, 0.25)
 
@@ -300,3 +314,88 @@ def test_model_objects_validate_on_construction() -> None:
         Service(incidents=(Brownout(at=0, duration=1, latency_factor=0.5),))
     with pytest.raises(ValueError, match="samples"):
         Empirical(())
+
+
+def test_worker_pool_serves_in_line_and_passes_on_a_worker_its_waiter_gave_up() -> None:
+    order: list[str] = []
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        pool = WorkerPool(loop, 1)
+        assert pool.try_acquire()
+        assert not pool.try_acquire()
+
+        async def waiter(name: str) -> None:
+            await pool.wait()
+            order.append(f"{name}@{loop.time():g}")
+            await asyncio.sleep(1)  # noqa: TID251 - holds the worker one virtual second
+            pool.release()
+
+        impatient = loop.create_task(waiter("impatient"))
+        patient = loop.create_task(waiter("patient"))
+        await asyncio.sleep(0)  # noqa: TID251 - both in line
+        assert pool.queued == 2
+        impatient.cancel()  # gives up before a worker comes
+        loop.call_at(2.0, pool.release)
+        await patient
+        assert (pool.busy, pool.free) == (0, 1)
+
+    run(main())
+    assert order == ["patient@2"]
+
+
+def test_a_dependency_counts_the_time_attempts_waited_in_its_queue() -> None:
+    _, dep = _drive(Service(servers=1, latency=Constant(1.0)), [0.0, 0.0, 0.0], 10.0)
+    assert (dep.started, dep.waited) == (3, 3.0)  # waits of 0, 1 and 2 seconds
+
+
+def test_dependencies_need_names_and_positive_shares() -> None:
+    with pytest.raises(ValueError, match="share=0"):
+        Dependency(name="payment", service=Service(), share=0)
+    with pytest.raises(ValueError, match="name=''"):
+        Dependency(name="", service=Service())
+    with pytest.raises(ValueError, match=r"exactly one of service= .* and dependencies="):
+        Scenario(name="x", load=OpenLoop(rate=1))
+    twice = (Dependency(name="a", service=Service()), Dependency(name="a", service=Service()))
+    with pytest.raises(ValueError, match="distinct names"):
+        Scenario(name="x", load=OpenLoop(rate=1), dependencies=twice)
+
+
+_SEVERAL = """
+name = "several"
+duration = 20
+[client]
+workers = 8
+[load]
+rate = 10
+users = 50
+[dependencies.payment]
+share = 2
+servers = 2
+[[dependencies.payment.incidents]]
+kind = "outage"
+hang = true
+at = 5
+duration = 5
+[dependencies.stock]
+servers = 3
+latency = { distribution = "constant", seconds = 0.01 }
+"""
+
+
+def test_a_scenario_file_with_several_dependencies_and_a_worker_pool(tmp_path: Path) -> None:
+    path = tmp_path / "several.toml"
+    path.write_text(_SEVERAL)
+    scenario = load_scenario(str(path))
+    assert isinstance(scenario, Scenario)
+    assert (scenario.workers, scenario.users, scenario.service) == (8, 50, None)
+    payment, stock = scenario.dependencies
+    assert (payment.name, payment.share, payment.service.servers) == ("payment", 2.0, 2)
+    assert payment.service.incidents == (Outage(at=5, duration=5, hang=True),)
+    assert (stock.name, stock.share, stock.service.latency) == ("stock", 1.0, Constant(0.01))
+    path.write_text(_SEVERAL.replace("servers = 3", "servers = 3\ncolour = 1"))
+    with pytest.raises(ScenarioError, match=r"unknown key 'dependencies\.stock\.colour'"):
+        load_scenario(str(path))
+    path.write_text(_SEVERAL.replace("share = 2", "share = -2"))
+    with pytest.raises(ScenarioError, match=r"dependencies\.payment\.share: expected a number"):
+        load_scenario(str(path))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import runpy
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from brace.sim import (
     Contention,
     OpenLoop,
     Outage,
+    Request,
     Scenario,
     Service,
     StrategyContext,
@@ -155,3 +157,81 @@ def test_the_docs_example_runs(
     runpy.run_path(str(DOCS / "examples" / "sim_strategy.py"), run_name="__main__")
     out = capsys.readouterr().out
     assert "patient" in out
+
+
+def test_outage_brace_serves_through_it_with_a_fraction_of_the_load() -> None:
+    result = simulate(_scenario("outage"), ["naive-retry", "breaker", "brace"])
+    naive, breaker, careful = (result.strategies[n] for n in ("naive-retry", "breaker", "brace"))
+    assert careful.incident is not None and naive.incident is not None
+    assert breaker.incident is not None
+    # Nearly every request is answered while the dependency is down, almost all by fallbacks...
+    assert careful.incident.served_rate >= 0.95
+    assert careful.incident.degraded >= 0.9 * careful.incident.requests
+    # ... with a small fraction of the load naive retries send.
+    assert careful.incident.attempts_per_second < 0.1 * naive.incident.attempts_per_second
+    assert naive.incident.load_factor is not None and naive.incident.load_factor > 2.5
+    # The same protection without a fallback spares the dependency but answers nobody.
+    assert breaker.incident.attempts_per_second == careful.incident.attempts_per_second
+    assert breaker.incident.served_rate < 0.05
+    assert careful.successes == breaker.successes
+    assert careful.served_rate == (careful.successes + careful.degraded) / careful.logical_requests
+
+
+def test_bulkhead_one_hanging_dependency_takes_the_others_down_only_without_bulkheads(
+    short_bulkhead: Scenario,
+) -> None:
+    result = simulate(short_bulkhead, ["no-retry", "bulkhead"])
+    shared, isolated = result.strategies["no-retry"], result.strategies["bulkhead"]
+    assert list(shared.dependencies) == ["payment", "inventory", "shipping"]
+
+    def served_in_incident(r: StrategyResult, dep: str) -> float:
+        figures = r.dependencies[dep].incident
+        assert figures is not None
+        return figures.served_rate
+
+    for dep in ("inventory", "shipping"):
+        assert served_in_incident(shared, dep) < 0.5
+        assert served_in_incident(isolated, dep) > 0.9
+    for r in (shared, isolated):
+        assert served_in_incident(r, "payment") < 0.1
+    # Stuck payment calls fill the whole pool without bulkheads.
+    assert max(p.workers_busy or 0 for p in shared.timeline) == 40
+    assert max(p.workers_busy or 0 for p in isolated.timeline) < 40
+    totals = sum(d.logical_requests for d in shared.dependencies.values())
+    assert totals == shared.logical_requests
+
+
+def test_breaker_transitions_are_logged_exactly_with_half_open_probes() -> None:
+    result = simulate(_small(), ["brace"]).strategies["brace"]
+    transitions = result.transitions
+    times = [tr.t for tr in transitions]
+    assert times == sorted(times)
+    assert (transitions[0].old, transitions[0].new) == ("closed", "open")
+    assert 10 <= transitions[0].t < 13  # trips within seconds of the outage's start
+    legal = {("closed", "open"), ("open", "half_open"), ("half_open", "open"),
+             ("half_open", "closed")}  # fmt: skip
+    assert {(tr.old, tr.new) for tr in transitions} <= legal
+    assert any(tr.new == "half_open" for tr in transitions)
+    for earlier, later in itertools.pairwise(transitions):
+        assert earlier.new == later.old
+    # Not sampled: a transition falls at its own time, between whole seconds.
+    assert any(tr.t != int(tr.t) for tr in transitions)
+    # Where the per-second sample says closed, the log agrees.
+    for point in result.timeline:
+        before = [tr for tr in transitions if tr.t <= point.t + 1]
+        if point.breaker == "closed":
+            assert not before or before[-1].new == "closed"
+
+
+def test_jobs_give_the_same_figures_as_one_process() -> None:
+    one = to_json(simulate(_small(), ["no-retry", "brace"], seed=4))
+    two = to_json(simulate(_small(), ["no-retry", "brace"], seed=4, jobs=2))
+    assert one == two
+
+
+def test_requests_for_the_same_user_share_a_remembered_answer() -> None:
+    first, again, other = Request(7), Request(7), Request(8)
+    assert first == again and hash(first) == hash(again) and first is not again
+    assert first != other
+    assert first.user == 7
+    assert repr(first) == "Request(user=7)"

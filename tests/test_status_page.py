@@ -1,19 +1,16 @@
 """The status page in a real browser: served by uvicorn, opened in headless Chromium.
 
 The test trips a breaker and watches the page change colour and text without
-a reload, takes a screenshot (``BRACE_SCREENSHOTS=1`` writes it to
+a reload, takes a screenshot (``BRACE_UPDATE_DOCS_IMAGES=1`` writes it to
 ``docs/img/status-page.png`` for the guide), checks that the console stayed
 clean and that control without the token changes nothing, then uses the
-page's own Reset button with the token. Chromium is Debian's ``chromium``,
-driven by Playwright with ``executable_path``; without it the test skips,
-except under ``BRACE_REQUIRE_ALL=1`` (CI), where it fails.
+page's own Reset button with the token. Chromium: see `tests.browser`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import threading
 import urllib.error
 import urllib.request
@@ -26,27 +23,10 @@ import uvicorn
 
 import brace
 from brace.integrations.asgi import ASGIApp, Receive, Scope, Send, status_app
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, sync_playwright_or_skip
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-LAUNCH_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 TOKEN = "s3cret-token-for-tests"  # noqa: S105 - a test fixture, not a secret
-
-
-def require_chromium() -> str:
-    if CHROMIUM is None:
-        if os.environ.get("BRACE_REQUIRE_ALL") == "1":
-            pytest.fail("chromium is not installed and BRACE_REQUIRE_ALL=1 requires this test")
-        pytest.skip("chromium is not installed (Debian: apt-get install chromium)")
-    return CHROMIUM
 
 
 def mounted(app: ASGIApp, prefix: str) -> ASGIApp:
@@ -100,8 +80,7 @@ def boom() -> None:
 
 
 def test_the_page_follows_a_breaker_live_in_chromium(server: str, tmp_path: Path) -> None:
-    executable = require_chromium()
-    from playwright.sync_api import sync_playwright
+    sync_playwright = sync_playwright_or_skip()
 
     breaker = brace.CircuitBreaker("checkout", failure_rate=0.5, minimum_calls=4, open_for=60)
     bulkhead = brace.Bulkhead("checkout-pool", max_concurrent=8, max_queue=4, max_wait=0.5)
@@ -116,7 +95,7 @@ def test_the_page_follows_a_breaker_live_in_chromium(server: str, tmp_path: Path
     keep: list[Any] = [bulkhead, retry, limiter, recommendations]
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=executable, args=LAUNCH_ARGS)
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1100, "height": 640})
         problems: list[str] = []
         page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
@@ -141,7 +120,7 @@ def test_the_page_follows_a_breaker_live_in_chromium(server: str, tmp_path: Path
         assert "failure rate 50% >= 50% over 12 calls" in card.inner_text()
         shot = page.screenshot(full_page=True)
         (tmp_path / "status-page.png").write_bytes(shot)
-        if os.environ.get("BRACE_SCREENSHOTS") == "1":
+        if os.environ.get("BRACE_UPDATE_DOCS_IMAGES") == "1":
             (ROOT / "docs" / "img" / "status-page.png").write_bytes(shot)
 
         # Control without the token (or with a wrong one) changes nothing.

@@ -9,6 +9,7 @@ import pytest
 
 from brace import ConfigError
 from brace._validate import (
+    clock,
     duration,
     exception_matcher,
     name,
@@ -16,6 +17,7 @@ from brace._validate import (
     positive_int,
     probability,
 )
+from brace.testing import VirtualClock
 
 
 def test_duration_accepts_numbers_and_timedeltas() -> None:
@@ -90,3 +92,11 @@ def test_exception_matcher_forms() -> None:
 def test_exception_matcher_rejects_other_values(bad: object) -> None:
     with pytest.raises(ConfigError, match=r"on=.* expected exception types"):
         exception_matcher("on", bad)
+
+
+def test_a_clock_class_instead_of_an_instance_is_a_config_error() -> None:
+    # A class passes isinstance(x, brace.Clock) (its methods are attributes) but cannot be
+    # used: clock=VirtualClock (no parentheses) failed on the first failure, losing it.
+    with pytest.raises(ConfigError, match=r"clock=<class '.*VirtualClock'> is a class"):
+        clock("clock", VirtualClock)
+    assert isinstance(clock("clock", VirtualClock()), VirtualClock)

@@ -380,3 +380,30 @@ def test_mass_cancelled_timers_are_purged_and_the_rest_fire_exactly_once() -> No
 
     run(main())
     assert fired == list(range(0, 600, 5))
+
+
+def test_lean_handles_behave_like_asyncio_s_and_debug_mode_keeps_asyncio_s_own() -> None:
+    seen: list[str] = []
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        soon = loop.call_soon(seen.append, "soon")
+        later = loop.call_later(1, seen.append, "later")
+        dropped = loop.call_later(2, seen.append, "dropped")
+        assert isinstance(soon, asyncio.Handle)
+        assert isinstance(later, asyncio.TimerHandle)
+        assert later.when() == 1
+        assert "append" in repr(soon)
+        dropped.cancel()
+        dropped.cancel()  # twice: counted once
+        assert dropped.cancelled()
+        assert loop._timer_cancelled_count == 1  # type: ignore[attr-defined]
+        await sleep(3)
+        loop.set_debug(True)
+        debug = loop.call_soon(seen.append, "debug")
+        assert type(debug) is asyncio.Handle
+        await sleep(0)
+        loop.set_debug(False)
+
+    run(main())
+    assert seen == ["soon", "later", "debug"]

@@ -13,23 +13,35 @@ from brace._events import Event, emit
 
 
 class Noop(brace.Policy):
-    """A policy that only passes the call through: the base class's own cost."""
+    """A policy that only passes the call through: the contract's own cost (a user policy,
+    so the base adds the deadline guard in front of its shell)."""
 
-    def _run(self, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
-        return fn(*args, **kwargs)
+    def _wrap(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def passed(*args: Any, **kwargs: Any) -> Any:
+            return fn(*args, **kwargs)
 
-    async def _arun(self, fn: Callable[..., Awaitable[Any]], args: Any, kwargs: Any) -> Any:
-        return await fn(*args, **kwargs)
+        return passed
+
+    def _awrap(self, fn: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
+        async def passed(*args: Any, **kwargs: Any) -> Any:
+            return await fn(*args, **kwargs)
+
+        return passed
 
 
 class NoopEmitting(Noop):
     """Noop plus the guarded emission every policy does on its happy path."""
 
-    def _run(self, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
-        result = fn(*args, **kwargs)
-        if self._listeners.active:
-            emit(self._listeners, Event(self.name))
-        return result
+    def _wrap(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        listeners, name = self._listeners, self.name
+
+        def passed(*args: Any, **kwargs: Any) -> Any:
+            result = fn(*args, **kwargs)
+            if listeners.active:
+                emit(listeners, Event(name))
+            return result
+
+        return passed
 
 
 def trivial(fn: Callable[..., Any]) -> Callable[..., Any]:

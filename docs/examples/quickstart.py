@@ -1,6 +1,6 @@
 """The README's service, run against a local server that fails in every way it can.
 
-Run: python docs/examples/quickstart.py  (needs httpx: pip install httpx)
+Run: python docs/examples/quickstart.py  (needs httpx: pip install 'brace[httpx]')
 
 The server on 127.0.0.1 answers, then 404s, then answers 503 with
 Retry-After, then hangs, then refuses connections (it is shut down). The
@@ -19,33 +19,21 @@ from typing import Any
 import httpx
 
 import brace
+from brace.integrations.httpx import AsyncResilientTransport
 
 # -- the README's example, as it is there ---------------------------------------------------
 
-
-def transient(exc: BaseException) -> bool:
-    """Connection trouble, timeouts, 408, 429 and 5xx; a 404 is an answer, not an outage."""
-    if isinstance(exc, httpx.HTTPStatusError):
-        return exc.response.status_code in (408, 429) or exc.response.status_code >= 500
-    return isinstance(exc, (httpx.TransportError, brace.TimeoutExceededError))
-
-
-client = httpx.AsyncClient(base_url="https://recs.internal")  # one per process: pooled
-
-recommendations = brace.pipeline(
-    brace.Fallback([brace.LastGood(max_age=300), ["bestsellers"]]),  # degrade, don't fail
-    brace.Retry(attempts=3, on=transient, budget=brace.RetryBudget()),  # jittered backoff
-    brace.CircuitBreaker("recs", failure_rate=0.5, open_for=30, record=transient),
-    brace.Bulkhead("recs", max_concurrent=20),  # one hang can't take all
-    brace.Timeout(0.8),  # bound each attempt
+# Each attempt 0.8 s; idempotent requests retried (Retry-After honoured); a breaker per host
+recs = brace.http.standard("recs", attempt_timeout=0.8)
+client = httpx.AsyncClient(  # one per process: pooled, and every request goes through `recs`
+    base_url="https://recs.internal", transport=AsyncResilientTransport(policy=recs)
 )
 
 
-@recommendations
+@brace.Fallback([brace.LastGood(max_age=300), ["bestsellers"]])  # degrade, don't fail
 async def fetch_recommendations(user_id: str) -> list[str]:
-    # remaining(): this attempt's 0.8 s, or less when the request's deadline is nearer
-    response = await client.get(f"/users/{user_id}", timeout=brace.remaining())
-    response.raise_for_status()
+    response = await client.get(f"/users/{user_id}")
+    response.raise_for_status()  # a 404, or the 503 that retrying could not fix
     return response.json()  # type: ignore[no-any-return]
 
 
@@ -105,33 +93,46 @@ class FlakyServer:
         self.httpd.server_close()
 
 
+class Recorder(httpx.AsyncBaseTransport):
+    """The real transport, noting the longest socket timeout each attempt was sent with."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.timeouts: list[float] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.timeouts.append(max(v for v in request.extensions["timeout"].values() if v))
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
 async def main() -> list[dict[str, Any]]:
     """Each phase's answer, latency, requests reaching the server, and timeouts sent."""
     global client  # noqa: PLW0603 - point the README's client at the local server
     server = FlakyServer()
-    timeouts: list[float] = []
-
-    async def note_timeout(request: httpx.Request) -> None:
-        timeouts.append(max(v for v in request.extensions["timeout"].values() if v))
-
-    client = httpx.AsyncClient(base_url=server.url, event_hooks={"request": [note_timeout]})
+    recorder = Recorder()
+    transport = AsyncResilientTransport(policy=recs, transport=recorder)
+    client = httpx.AsyncClient(base_url=server.url, transport=transport)
     clock = brace.SystemClock()
-    breaker = next(p for p in recommendations if isinstance(p, brace.CircuitBreaker))
+    hosts = next(p for p in recs if isinstance(p, brace.http.HostBreakers))
     rows: list[dict[str, Any]] = []
 
     async def phase(name: str, mode: str, calls: int = 1) -> None:
         server.mode = mode
-        before, sent = server.requests, len(timeouts)
+        before, sent = server.requests, len(recorder.timeouts)
         started = clock.monotonic()
         answers = [await handler("ada") for _ in range(calls)]
+        breaker = hosts.get(server.url)
         rows.append(
             {
                 "phase": name,
                 "answer": answers[-1],
                 "seconds": round((clock.monotonic() - started) / calls, 3),
                 "requests": server.requests - before,
-                "longest_timeout": max(timeouts[sent:], default=None),
-                "breaker": breaker.state.name,
+                "longest_timeout": max(recorder.timeouts[sent:], default=None),
+                "breaker": "CLOSED" if breaker is None else breaker.state.name,
             }
         )
 

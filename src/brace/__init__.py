@@ -5,7 +5,7 @@ deadlines, fallbacks, composable into one pipeline, for sync code and asyncio.
 See https://github.com/brace-py/brace and the guides in ``docs/``.
 """
 
-from brace import _public, chaos
+from brace import _public, chaos, http
 from brace._backoff import Backoff
 from brace._breaker import BreakerMetrics, CircuitBreaker, Permit
 from brace._breaker_state import State
@@ -97,6 +97,7 @@ __all__ = [
     "chaos",
     "configure_logging",
     "deadline",
+    "http",
     "listen",
     "pipeline",
     "policies",

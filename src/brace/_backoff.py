@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-import math
 import random
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -109,6 +108,37 @@ class Backoff:
     values: tuple[float, ...] | None = None
     source: Iterable[float] | None = None
 
+    def __post_init__(self) -> None:
+        # Direct construction (Backoff(kind=...)) is validated like the class methods.
+        if self.kind not in ("constant", "linear", "exponential", "sequence"):
+            raise ConfigError(
+                f"kind={self.kind!r} is not allowed; expected 'constant', 'linear', "
+                "'exponential' or 'sequence' (or build one with Backoff.constant(), ...)"
+            )
+        _validate.duration("initial", self.initial)
+        _validate.duration("step", self.step)
+        _validate.number("multiplier", self.multiplier, minimum=1.0)
+        if self.max_delay is not None:
+            _check_cap(self.initial, _validate.duration("max_delay", self.max_delay))
+        if self.jitter not in _JITTERS:
+            raise ConfigError(
+                f"jitter={self.jitter!r} is not allowed; expected one of "
+                "None, 'full', 'equal', 'decorrelated'"
+            )
+        if self.kind == "exponential" and (self.initial == 0 or self.max_delay is None):
+            raise ConfigError(
+                f"initial={self.initial!r}, max_delay={self.max_delay!r} are not allowed for an "
+                "exponential backoff; expected initial > 0 and a max_delay"
+            )
+        if self.kind == "sequence" and (self.values is None) == (self.source is None):
+            raise ConfigError(
+                "a 'sequence' backoff needs exactly one of values= or source=; "
+                "build it with Backoff.of(delays)"
+            )
+        if self.values is not None:
+            for index, value in enumerate(self.values):
+                _validate.duration(f"values[{index}]", value)
+
     # -- constructors -------------------------------------------------------------------
 
     @classmethod
@@ -174,15 +204,7 @@ class Backoff:
             )
         cap = _validate.duration("max_delay", max_delay)
         _check_cap(first, cap)
-        if (
-            not isinstance(multiplier, int | float)
-            or isinstance(multiplier, bool)
-            or not math.isfinite(multiplier)
-            or multiplier < 1
-        ):
-            raise ConfigError(
-                f"multiplier={multiplier!r} is not allowed; expected a finite number >= 1"
-            )
+        factor = _validate.number("multiplier", multiplier, minimum=1.0)
         if jitter not in _JITTERS:
             raise ConfigError(
                 f"jitter={jitter!r} is not allowed; expected one of "
@@ -191,7 +213,7 @@ class Backoff:
         return cls(
             kind="exponential",
             initial=first,
-            multiplier=float(multiplier),
+            multiplier=factor,
             max_delay=cap,
             jitter=jitter,
         )

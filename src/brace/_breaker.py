@@ -14,16 +14,19 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
 from types import TracebackType
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ClassVar, ParamSpec, TypeVar
 
 from brace import _validate
 from brace._breaker_core import BreakerCore
 from brace._breaker_machine import BreakerMachine, Token
 from brace._breaker_rules import RateRule, Rule, StreakRule
 from brace._breaker_state import CLOSED, DISABLED, FORCED_OPEN, OpenSchedule, State
+from brace._calls import calls_user_code, refuse_awaitable, shell
 from brace._clock import Clock
 from brace._errors import ConfigError
-from brace._policy import Args, Kwargs, Policy, calls_user_code, refuse_awaitable, shell
+from brace._policy import Policy
+from brace._unasync import IS_ASYNC, sync_twin
+from brace._validate import ExceptionFilter
 from brace._window import CountWindow, TimeWindow, window_spec
 from brace.store._memory import MemoryStore
 from brace.store._protocol import BreakerStore
@@ -191,6 +194,8 @@ class CircuitBreaker(Policy):
             Default: private to this breaker.
     """
 
+    _guards_deadline: ClassVar[bool] = True
+
     def __init__(
         self,
         name: str | None = None,
@@ -203,8 +208,8 @@ class CircuitBreaker(Policy):
         slow_call_rate: float = 1.0,
         open_for: object = 30.0,
         half_open_calls: int = 5,
-        record: object = Exception,
-        ignore: object = (),
+        record: ExceptionFilter = Exception,
+        ignore: ExceptionFilter = (),
         failure_if: Callable[[Any], object] | None = None,
         clock: Clock | None = None,
         rng: random.Random | None = None,
@@ -251,6 +256,11 @@ class CircuitBreaker(Policy):
                 f"failure_if={failure_if!r} is not allowed; expected a predicate on the result"
             )
         self._clock: Clock = _validate.clock("clock", clock)
+        if store is not None and not callable(getattr(store, "breaker_cell", None)):
+            raise ConfigError(
+                f"store={store!r} is not allowed; expected None or a brace.store.BreakerStore "
+                "(an object with breaker_cell(), such as brace.store.MemoryStore())"
+            )
         self._store = MemoryStore() if store is None else store
         self._settings: dict[str, object] = {
             "failure_rate": rate,
@@ -304,20 +314,22 @@ class CircuitBreaker(Policy):
     # Both shells are the same skeleton around the core's decisions: admit (or raise), run
     # or await the call, hand the outcome back. Nothing else belongs here.
 
-    # ``ran`` tells the handler whether the call itself ended: an exception after that (from
-    # failure_if, a listener, Ctrl-C) only gives the slot back; one from the call is recorded.
+    # One shell, written async; the sync one is derived from it (`brace._unasync`). ``ran``
+    # says whether the call itself ended: an exception after that (failure_if, a listener)
+    # only gives a trial slot back; one from the call is recorded. The inner handler gives
+    # the slot back if an interrupt lands while the outcome is being recorded.
 
-    def _wrap(self, fn: Callable[P, R]) -> Callable[P, R]:
+    def _awrap(self, fn: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:
         machine = self._machine
         admit, succeeded = machine.admit, machine.succeeded
         failed, release = machine.failed, machine.release
-        direct = calls_user_code(fn)
+        direct = not IS_ASYNC and calls_user_code(fn)
 
-        def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
+        async def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
             token = admit()
             ran = False
             try:
-                result = fn(*args, **kwargs)
+                result = await fn(*args, **kwargs)
                 ran = True
                 if direct and hasattr(result, "__await__"):
                     refuse_awaitable(fn, result)
@@ -329,44 +341,14 @@ class CircuitBreaker(Policy):
                     else:
                         failed(token, exc)
                 except BaseException:
-                    release(token)  # interrupted while recording: the slot still comes back
+                    release(token)
                     raise
                 raise
             return result
 
         return shell(wrapped)
 
-    def _awrap(self, fn: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:
-        machine = self._machine
-        admit, succeeded = machine.admit, machine.succeeded
-        failed, release = machine.failed, machine.release
-
-        async def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
-            token = admit()
-            ran = False
-            try:
-                result = await fn(*args, **kwargs)
-                ran = True
-                succeeded(token, result)
-            except BaseException as exc:
-                try:
-                    if ran:
-                        release(token)
-                    else:
-                        failed(token, exc)
-                except BaseException:
-                    release(token)  # interrupted while recording: the slot still comes back
-                    raise
-                raise
-            return result
-
-        return shell(wrapped)
-
-    def _run(self, fn: Callable[..., R], args: Args, kwargs: Kwargs) -> R:
-        return self._wrap(fn)(*args, **kwargs)
-
-    async def _arun(self, fn: Callable[..., Awaitable[R]], args: Args, kwargs: Kwargs) -> R:
-        return await self._awrap(fn)(*args, **kwargs)
+    _wrap = sync_twin(_awrap, "_wrap")
 
     # -- non-function use -------------------------------------------------------------------
 

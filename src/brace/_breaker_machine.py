@@ -108,8 +108,11 @@ class BreakerMachine:
     def _admitter(self) -> Callable[[], Token]:
         """Build ``admit``: every call runs it, so what it needs is bound in the closure."""
         cell, name, monotonic = self.cell, self.name, self.monotonic
-        deadline, slow, reject = _CURRENT.get, self._admit_slow, self._reject
+        deadline, slow = _CURRENT.get, self._admit_slow
         timed = self.core.slow_after is not None
+        count, listeners, fast = cell.count_rejection, self._listeners, CircuitOpenError.fast
+        rejected = listeners.rejected  # telemetry
+        message = self._messages["open"]
 
         def admit() -> Token:
             if deadline() is not None:
@@ -123,8 +126,14 @@ class BreakerMachine:
             now = start if timed else monotonic()
             if phase.state is OPEN and now < phase.until:
                 # The open breaker's hot path takes no lock: a phase never changes its
-                # state or `until`, and the cell counts rejections atomically.
-                raise reject(phase, "open", phase.until - now)
+                # state or `until`, and the cell counts rejections atomically. (The rest
+                # of `_reject`, inlined.)
+                count()
+                rejected()  # telemetry: count, now and then summarise in the log
+                left = phase.until - now
+                if listeners.active:
+                    emit(listeners, CallRejected(name, "open", left))
+                raise fast(message, name, left, phase.cause)
             return slow(now, start)
 
         return admit
@@ -136,11 +145,7 @@ class BreakerMachine:
         events: list[Event] | None = None
         try:
             with cell.lock:
-                phase = cell.phase
-                if core.due(phase, now):
-                    nxt = core.half_open(phase)
-                    events = self._moved_locked(phase, nxt, "open_for elapsed", manual=False)
-                    cell.phase = phase = nxt
+                phase, events = self._advance_locked(now)
                 decision = core.admission(phase)
                 if decision == TRIAL:
                     taken = Trial(phase, start)
@@ -157,6 +162,17 @@ class BreakerMachine:
         if trial is not None:
             return trial
         return (phase, start) if core.slow_after is not None else phase
+
+    def _advance_locked(self, now: float) -> tuple[Phase, list[Event] | None]:
+        """The phase at ``now``, after the one time-driven move (OPEN -> HALF_OPEN) if due."""
+        cell, core = self.cell, self.core
+        phase = cell.phase
+        if not core.due(phase, now):
+            return phase, None
+        nxt = core.half_open(phase)
+        events = self._moved_locked(phase, nxt, "open_for elapsed", manual=False)
+        cell.phase = nxt
+        return nxt, events
 
     def _reject(self, phase: Phase, reason: str, retry_after: float | None) -> CircuitOpenError:
         """Count a call rejected in ``phase`` (why: `BreakerCore.rejection`); build its error."""
@@ -262,6 +278,10 @@ class BreakerMachine:
                 events = self._closed_locked(outcome, now, cause)
         if events:
             self._emit(events)
+        error = self.core.schedule.error
+        if error is not None:
+            self.core.schedule.error = None
+            raise error  # a bad open_for delay: the breaker opened on the one before
 
     def release(self, token: Token) -> None:
         """Give back the trial slot of a call that ended without an outcome; idempotent."""
@@ -356,14 +376,9 @@ class BreakerMachine:
 
     def observe(self, now: float) -> tuple[Phase, WindowSnapshot, int, int]:
         """The current phase (after any due OPEN -> HALF_OPEN move), window and counters."""
-        cell, core = self.cell, self.core
-        events = None
+        cell = self.cell
         with cell.lock:
-            phase = cell.phase
-            if core.due(phase, now):
-                nxt = core.half_open(phase)
-                events = self._moved_locked(phase, nxt, "open_for elapsed", manual=False)
-                cell.phase = phase = nxt
+            phase, events = self._advance_locked(now)
             result = (phase, cell.window.snapshot(now), cell.consecutive, cell.rejected)
         if events:
             self._emit(events)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import math
 import random
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from brace import _validate
@@ -97,49 +97,51 @@ class OpenSchedule:
     """How long the breaker stays OPEN on its k-th consecutive trip.
 
     ``open_for`` is seconds (``float | timedelta``), a Backoff (anything with
-    ``.delays(rng)``) or an iterable of seconds. The k-th trip since the
-    breaker last closed waits the k-th delay; the last one repeats once the
-    schedule runs out. A Backoff or a sequence starts over after a close; a
-    one-shot iterator cannot, so it keeps its place.
+    ``.delays(rng)``) or an iterable of seconds, read as a Retry reads its
+    backoff (`brace._backoff.as_backoff`; a one-shot iterator is remembered
+    and replayed). The k-th trip since the breaker last closed waits the k-th
+    delay; the last one repeats once the schedule runs out; the schedule
+    starts over after a close.
+
+    A schedule's first delay is read at construction, so an empty or bad one
+    fails there. A bad delay read later cannot fail the trip: the previous
+    delay is used and the error is kept in ``error`` for the breaker to raise
+    once it has opened.
     """
 
-    __slots__ = ("_fixed", "_iter", "_restart", "_seen", "describe")
+    __slots__ = ("_delays", "_fixed", "_iter", "_seen", "describe", "error")
 
     def __init__(self, open_for: object, rng: random.Random | None) -> None:
-        self._fixed: float | None = None
-        self._restart: Callable[[], Iterator[Any]] | None = None
-        self._seen: list[float] = []
-        self._iter: Iterator[Any] = iter(())
         self.describe: object = open_for
-        delays = getattr(open_for, "delays", None)
-        if callable(delays):
-            self._restart = lambda: iter(delays(rng))
-        elif isinstance(open_for, Sequence) and not isinstance(open_for, str | bytes):
-            values = tuple(_validate.duration("open_for", v) for v in open_for)
-            if not values:
-                raise ConfigError("open_for=() is not allowed; expected at least one delay")
-            self._restart = lambda: iter(values)
+        self.error: ConfigError | None = None
+        self._seen: list[float] = []
+        self._fixed: float | None = None
+        custom = getattr(open_for, "delays", None)
+        if callable(custom):
+            self._delays: Callable[[], Iterator[Any]] = lambda: iter(custom(rng))
         elif hasattr(open_for, "__iter__") and not isinstance(open_for, str | bytes):
-            # A one-shot iterator: read lazily and validated as it is read, like a Retry's
-            # backoff; its first delay is read now, so an empty or bad one fails here.
-            self._iter = as_backoff(open_for, "open_for").delays()
-            first = next(self._iter, None)
-            if first is None:
+            backoff = as_backoff(open_for, "open_for")
+            self._delays = lambda: backoff.delays(rng)
+            self._iter = self._delays()
+            if next(self._iter, None) is None:
                 raise ConfigError(f"open_for={open_for!r} is empty; expected at least one delay")
-            self._seen = [first]
         else:
             self._fixed = _validate.duration("open_for", open_for)
             self.describe = self._fixed
+        self._iter = iter(())
 
     def delay(self, trip: int) -> float:
         """Seconds to stay OPEN on consecutive trip number ``trip`` (1-based)."""
         if self._fixed is not None:
             return self._fixed
-        if trip <= 1 and self._restart is not None:
-            self._iter = self._restart()
+        if trip <= 1:
+            self._iter = self._delays()
             self._seen = []
         while len(self._seen) < trip:
-            value = next(self._iter, None)  # validated: a Backoff's delays are durations
+            try:
+                value = next(self._iter, None)
+            except ConfigError as exc:
+                self.error, value = exc, None
             if value is None:
                 break
             self._seen.append(value)

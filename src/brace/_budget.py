@@ -15,7 +15,6 @@ from datetime import timedelta
 
 from brace import _validate
 from brace._clock import Clock
-from brace._errors import ConfigError
 
 __all__ = ["RetryBudget", "SlidingCount"]
 
@@ -102,16 +101,7 @@ class RetryBudget:
         clock: Clock | None = None,
     ) -> None:
         self.ratio = _validate.probability("ratio", ratio)
-        if (
-            not isinstance(min_per_second, int | float)
-            or isinstance(min_per_second, bool)
-            or not min_per_second >= 0
-            or min_per_second == float("inf")
-        ):
-            raise ConfigError(
-                f"min_per_second={min_per_second!r} is not allowed; expected a finite number >= 0"
-            )
-        self.min_per_second = min_per_second
+        self.min_per_second = _validate.number("min_per_second", min_per_second, minimum=0.0)
         seconds = _validate.duration("window", window, allow_zero=False)
         self._reserve = min_per_second * seconds
         self._clock: Clock = _validate.clock("clock", clock)

@@ -24,20 +24,20 @@ inline ``append`` rather than a call that an interrupt could skip.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ClassVar, ParamSpec, TypeVar
 
 from brace import _validate
-from brace._bulkhead_queue import ENTER, REJECT, Permits, TaskWaiter, ThreadWaiter, Waiter
+from brace._bulkhead_queue import ENTER, REJECT, Permits, TaskWaiter, ThreadWaiter, Waiter  # noqa: F401 - _enter_thread waits on it
+from brace._calls import calls_user_code, refuse_awaitable, shell
 from brace._clock import Clock, SystemClock
 from brace._deadline import _CURRENT, check_deadline, expired_error
 from brace._errors import BulkheadFullError, ConfigError, TimeoutExceededError
 from brace._events import BulkheadFull, Queued, TimedOut, emit
-from brace._policy import Args, Kwargs, Policy, calls_user_code, refuse_awaitable, shell
-from brace._waiting import Alarm, block_until
+from brace._policy import Policy
+from brace._unasync import IS_ASYNC, sync_twin
 
 __all__ = ["Bulkhead", "BulkheadMetrics"]
 
@@ -88,6 +88,8 @@ class Bulkhead(Policy):
             > 0, else 0). Default 0.0.
         clock: Where waits are measured. Default the system clock.
     """
+
+    _guards_deadline: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -144,47 +146,26 @@ class Bulkhead(Policy):
             policy=self.name,
         )
 
-    def _stay(self, waiter: Waiter, now: Callable[[], float]) -> _Stay:
-        """One wait for a permit; its expiry is measured on the timeline ``now`` reads."""
+    def _stay(self, waiter: Waiter) -> _Stay:
+        """One wait for a permit; its expiry is measured on the waiter's timeline."""
         cur = _CURRENT.get()
         by_deadline = cur is not None and cur.left() < self.max_wait
         budget = max(cur.left(), 0.0) if cur is not None and by_deadline else self.max_wait
         # The wait starts before queueing: a releaser may move the clock at once.
-        return _Stay(self, waiter, by_deadline, now() + budget)
+        return _Stay(self, waiter, by_deadline, waiter.now() + budget)
 
     # No `with` block here: its exit is a call, and an interrupt (Ctrl-C) just after that call
     # would land outside the block holding a granted permit. The `return` inside `try` is the
     # only way out that leaves a permit with the caller.
 
-    def _enter_thread(self) -> None:
-        """Take a permit, waiting in the queue if allowed; raises having taken none."""
-        waiter = ThreadWaiter()
-        stay = self._stay(waiter, self._clock.monotonic)
-        try:
-            stay.enter()
-            if not stay.granted:
-                clock, expiry = self._clock, stay.expiry
-                stay.granted = block_until(waiter.lock.acquire, clock, expiry, poll=self._poll)
-            if not stay.granted:
-                raise stay.expired()
-            return  # noqa: TRY300 - inside the try on purpose: see above
-        except BaseException:
-            stay.undo()
-            raise
-
     async def _enter_task(self) -> None:
         """Take a permit, waiting in the queue if allowed; raises having taken none."""
-        loop = asyncio.get_running_loop()
-        waiter, alarm = TaskWaiter(loop), Alarm(loop, self._clock)
-        stay = self._stay(waiter, alarm.now)
+        waiter = TaskWaiter(self._clock, self._poll)
+        stay = self._stay(waiter)
         try:
             stay.enter()
             if not stay.granted:
-                alarm.start(stay.expiry, waiter.expire)
-                try:
-                    stay.granted = await waiter.future
-                finally:
-                    alarm.cancel()
+                stay.granted = await waiter.wait(stay.expiry)
             if not stay.granted:
                 raise stay.expired()
             return  # noqa: TRY300 - inside the try on purpose: see above
@@ -192,50 +173,18 @@ class Bulkhead(Policy):
             stay.undo()
             raise
 
-    # -- the shells -------------------------------------------------------------------
+    _enter_thread = sync_twin(_enter_task, "_enter_thread", TaskWaiter="ThreadWaiter")
+
+    # -- the shell (written async; the sync one is derived) -----------------------------
 
     # `held` is set before the permit is taken and cleared only where none was: see the
     # module docstring. The slow entries return holding a permit or raise holding none.
-
-    def _wrap(self, fn: Callable[P, R]) -> Callable[P, R]:
-        name, permits, enter = self.name, self._permits, self._enter_thread
-        free, waiters = permits.free, permits.waiters
-        take, give, hand_on = free.pop, free.append, permits.hand_on
-        direct = calls_user_code(fn)
-
-        def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
-            if _CURRENT.get() is not None:
-                check_deadline(name)
-            held = True
-            try:
-                if waiters:
-                    held = False
-                    enter()
-                    held = True
-                else:
-                    try:
-                        take()
-                    except IndexError:
-                        held = False
-                        enter()
-                        held = True
-                    _sample(permits)
-                result = fn(*args, **kwargs)
-                if direct and hasattr(result, "__await__"):
-                    refuse_awaitable(fn, result)
-                return result
-            finally:
-                if held:
-                    give(None)
-                    if waiters:
-                        hand_on()
-
-        return shell(wrapped)
 
     def _awrap(self, fn: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:
         name, permits, enter = self.name, self._permits, self._enter_task
         free, waiters = permits.free, permits.waiters
         take, give, hand_on = free.pop, free.append, permits.hand_on
+        direct = not IS_ASYNC and calls_user_code(fn)
 
         async def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
             if _CURRENT.get() is not None:
@@ -254,7 +203,10 @@ class Bulkhead(Policy):
                         await enter()
                         held = True
                     _sample(permits)
-                return await fn(*args, **kwargs)
+                result = await fn(*args, **kwargs)
+                if direct and hasattr(result, "__await__"):
+                    refuse_awaitable(fn, result)
+                return result
             finally:
                 if held:
                     give(None)
@@ -263,11 +215,7 @@ class Bulkhead(Policy):
 
         return shell(wrapped)
 
-    def _run(self, fn: Callable[..., R], args: Args, kwargs: Kwargs) -> R:
-        return self._wrap(fn)(*args, **kwargs)
-
-    async def _arun(self, fn: Callable[..., Awaitable[R]], args: Args, kwargs: Kwargs) -> R:
-        return await self._awrap(fn)(*args, **kwargs)
+    _wrap = sync_twin(_awrap, "_wrap", _enter_task="_enter_thread")
 
 
 def _sample(permits: Permits) -> None:

@@ -22,6 +22,9 @@ import threading
 from collections import deque
 from typing import Final
 
+from brace._clock import Clock
+from brace._waiting import Alarm, block_until
+
 __all__ = ["CHUNK", "ENTER", "QUEUE", "REJECT", "Permits", "TaskWaiter", "ThreadWaiter", "admit"]
 
 #: Permits made into deque items at a time.
@@ -41,29 +44,43 @@ def admit(in_flight: int, queued: int, max_concurrent: int, max_queue: int) -> i
 
 
 class ThreadWaiter:
-    """A waiting thread: blocks on its own lock, which a grant releases."""
+    """A waiting thread: blocks on its own lock, which a grant releases.
 
-    __slots__ = ("granted", "lock")
+    ``now`` reads the timeline its expiry is measured on (the policy's clock).
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("clock", "granted", "lock", "now", "poll")
+
+    def __init__(self, clock: Clock, poll: bool) -> None:
         self.granted = False
         self.lock = threading.Lock()
         self.lock.acquire()
+        self.clock, self.poll, self.now = clock, poll, clock.monotonic
 
     def wake(self) -> bool:
         self.lock.release()
         return True
 
+    def wait(self, expiry: float) -> bool:
+        """Block until granted (True) or ``now()`` reaches ``expiry`` (False)."""
+        return block_until(self.lock.acquire, self.clock, expiry, poll=self.poll)
+
 
 class TaskWaiter:
-    """A waiting coroutine: awaits a future that a grant (True) or its expiry (False) completes."""
+    """A waiting coroutine: awaits a future that a grant (True) or its expiry (False) completes.
 
-    __slots__ = ("future", "granted", "loop")
+    ``now`` reads the loop's time when the loop keeps the clock's time (the
+    expiry is then one loop timer), else the clock (see `brace._waiting`).
+    """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    __slots__ = ("alarm", "future", "granted", "loop", "now")
+
+    def __init__(self, clock: Clock, poll: bool) -> None:  # noqa: ARG002 - ThreadWaiter's shape
         self.granted = False
-        self.loop = loop
-        self.future: asyncio.Future[bool] = loop.create_future()
+        self.loop = asyncio.get_running_loop()
+        self.future: asyncio.Future[bool] = self.loop.create_future()
+        self.alarm = Alarm(self.loop, clock)
+        self.now = self.alarm.now
 
     def wake(self) -> bool:
         try:
@@ -72,9 +89,17 @@ class TaskWaiter:
             return False
         return True
 
-    def expire(self) -> None:
+    def _expire(self) -> None:
         if not self.future.done():  # a grant may be on its way: settle() passes it on
             self.future.set_result(False)
+
+    async def wait(self, expiry: float) -> bool:
+        """Wait until granted (True) or ``now()`` reaches ``expiry`` (False)."""
+        self.alarm.start(expiry, self._expire)
+        try:
+            return await self.future
+        finally:
+            self.alarm.cancel()
 
 
 def _grant(future: asyncio.Future[bool]) -> None:

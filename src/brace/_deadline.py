@@ -38,7 +38,11 @@ Source = Literal["timeout", "deadline"]
 
 
 class Expiry:
-    """One bound in force: when it expires, on which clock, and who set it.
+    """One bound in force: when it expires, on which clock, and what set it.
+
+    A `brace.Timeout` installs a plain `Expiry` on every call, so it keeps to
+    the five fields a bound needs; a `brace.deadline` block installs the
+    `_Entered` subclass, which also pairs the block's exit with its entry.
 
     Attributes:
         expires: The instant on ``clock.monotonic()``.
@@ -46,35 +50,48 @@ class Expiry:
         clock: Where ``expires`` is measured.
         outer: The bound in force outside this one (restored on exit).
         source: ``"deadline"`` (a `brace.deadline`) or ``"timeout"`` (a `brace.Timeout`).
-        owner: The `Deadline` (or Timeout) that installed it; pairs exits with entries.
-        token: The contextvar token of the installing ``set``, for an exact restore.
-        closed: Its block was left out of order; once no longer covered by
-            a later deadline, it is dropped rather than left in force.
     """
 
-    __slots__ = ("clock", "closed", "expires", "outer", "owner", "seconds", "source", "token")
+    __slots__ = ("clock", "expires", "outer", "seconds", "source")
 
-    def __init__(  # noqa: PLR0917 - built on hot paths: positional is cheaper
-        self,
-        expires: float,
-        seconds: float,
-        clock: Clock,
-        outer: Expiry | None,
-        source: Source = "deadline",
-        owner: object = None,
+    #: Set on `_Entered` nodes only: the `Deadline` that entered them, the contextvar
+    #: token for an exact restore, and whether the block was left out of order.
+    owner: object = None
+    token: contextvars.Token[Expiry | None] | None = None
+    closed: bool = False
+
+    def __init__(
+        self, expires: float, seconds: float, clock: Clock, outer: Expiry | None, source: Source
     ) -> None:
         self.expires = expires
         self.seconds = seconds
         self.clock = clock
         self.outer = outer
         self.source: Source = source
-        self.owner = owner
-        self.token: contextvars.Token[Expiry | None] | None = None
-        self.closed = False  # its block was left out of order: skipped when uncovered
 
     def left(self) -> float:
         """Seconds until the expiry (negative once passed)."""
         return self.expires - self.clock.monotonic()
+
+
+class _Entered(Expiry):
+    """The bound a `Deadline` block installed; see `Expiry`."""
+
+    __slots__ = ("closed", "owner", "token")
+
+    def __init__(  # noqa: PLR0917
+        self,
+        expires: float,
+        seconds: float,
+        clock: Clock,
+        outer: Expiry | None,
+        source: Source,
+        owner: object,
+    ) -> None:
+        super().__init__(expires, seconds, clock, outer, source)
+        self.owner = owner
+        self.token = None
+        self.closed = False
 
 
 _CURRENT: contextvars.ContextVar[Expiry | None] = contextvars.ContextVar(
@@ -107,10 +124,10 @@ class Deadline:
         outer = _CURRENT.get()
         # Keep whichever ends first; measured now, so deadlines on different clocks compare.
         if outer is not None and outer.left() <= self.seconds:
-            node = Expiry(outer.expires, outer.seconds, outer.clock, outer, outer.source, self)
+            node = _Entered(outer.expires, outer.seconds, outer.clock, outer, outer.source, self)
         else:
             now = self._clock.monotonic()
-            node = Expiry(now + self.seconds, self.seconds, self._clock, outer, "deadline", self)
+            node = _Entered(now + self.seconds, self.seconds, self._clock, outer, "deadline", self)
         node.token = _CURRENT.set(node)
         return self
 
@@ -146,7 +163,7 @@ class Deadline:
     def _close_out_of_order(self, node: Expiry | None) -> None:
         """Mark this object's innermost open node in ``node``'s chain as left."""
         while node is not None:
-            if node.owner is self and not node.closed:
+            if isinstance(node, _Entered) and node.owner is self and not node.closed:
                 node.closed = True
                 return
             node = node.outer

@@ -11,15 +11,18 @@ per alternative.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, ClassVar, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from brace import _validate
+from brace._calls import AwaitableResultError, is_async_callable
 from brace._clock import Clock
 from brace._errors import ConfigError, RejectedError, set_note
 from brace._events import FallbackUsed, emit
+from brace._flow import Flow
 from brace._last_good import LastGood
-from brace._policy import Args, AwaitableResultError, Kwargs, Policy, _is_async_callable
-from brace._substitute import ACALL, CACHE, CALL, VALUE, Alternative, Flow, Substitute
+from brace._policy import Args, Kwargs, Policy
+from brace._substitute import Alternative, Kind, Substitute
+from brace._validate import ExceptionFilter
 
 __all__ = ["Fallback"]
 
@@ -43,14 +46,14 @@ def _chain(alternatives: object) -> tuple[Alternative, ...]:
         )
     chain: list[Alternative] = []
     for level, item in enumerate(items, 1):
-        if chain and chain[-1].kind == VALUE:
+        if chain and chain[-1].kind is Kind.VALUE:
             raise ConfigError(
                 f"alternatives[{level - 1}]={item!r} can never run: alternative {level - 1} "
                 f"is the plain value {chain[-1].target!r}, which always answers; "
                 "put plain values last"
             )
         if isinstance(item, LastGood):
-            chain.append(Alternative(level, CACHE, item, _label(item)))
+            chain.append(Alternative(level, Kind.CACHE, item, _label(item)))
         elif isinstance(item, Policy):
             raise ConfigError(
                 f"alternatives[{level - 1}]={item!r} is a policy; expected a value, a callable "
@@ -58,10 +61,10 @@ def _chain(alternatives: object) -> tuple[Alternative, ...]:
                 "alternative function with the policy instead)"
             )
         elif callable(item):
-            kind = ACALL if _is_async_callable(item) else CALL
+            kind = Kind.ASYNC if is_async_callable(item) else Kind.SYNC
             chain.append(Alternative(level, kind, item, _label(item)))
         else:
-            chain.append(Alternative(level, VALUE, item, repr(item)))
+            chain.append(Alternative(level, Kind.VALUE, item, repr(item)))
     return tuple(chain)
 
 
@@ -103,13 +106,11 @@ class Fallback(Substitute):
         name: Used in events and notes. Default ``"fallback"``.
     """
 
-    _checks_deadline: ClassVar[bool] = False
-
     def __init__(
         self,
         alternatives: object,
         *,
-        on: object = Exception,
+        on: ExceptionFilter = Exception,
         on_result: Callable[[Any], object] | None = None,
         clock: Clock | None = None,
         name: str | None = None,
@@ -124,8 +125,8 @@ class Fallback(Substitute):
             )
         self._on_result = on_result
         self._clock = _validate.clock("clock", clock)
-        self._learners = tuple(alt.target for alt in self._chain if alt.kind == CACHE)
-        self._has_async = any(alt.kind == ACALL for alt in self._chain)
+        self._learners = tuple(alt.target for alt in self._chain if alt.kind is Kind.CACHE)
+        self._has_async = any(alt.kind is Kind.ASYNC for alt in self._chain)
         self._results_stand = on_result is None and not self._learners
 
     # -- the core: which alternative answers ---------------------------------------------
@@ -144,51 +145,54 @@ class Fallback(Substitute):
             emit(self._listeners, FallbackUsed(self.name, alt.level, kind))
         return value
 
-    def _failed(self, exc: Exception, args: Args, kwargs: Kwargs) -> Flow:
+    def _failed(self, exc: Exception, args: Args, kwargs: Kwargs, box: list[Any]) -> Flow:
         if not self._handles(exc):
             raise exc
-        return self._flow(exc, None, args, kwargs)
+        return self._flow(box, exc, None, args, kwargs)
 
-    def _succeeded(self, result: object, args: Args, kwargs: Kwargs) -> Flow | None:
+    def _succeeded(self, result: object, args: Args, kwargs: Kwargs, box: list[Any]) -> Flow | None:
         if self._on_result is not None and self._rejects(result):
-            return self._flow(None, result, args, kwargs)
+            return self._flow(box, None, result, args, kwargs)
         for cache in self._learners:
             cache._learn(args, kwargs, result)
         return None
 
-    def _flow(self, failure: Exception | None, result: object, args: Args, kwargs: Kwargs) -> Flow:
+    def _flow(
+        self, box: list[Any], failure: Exception | None, result: object, args: Args, kwargs: Kwargs
+    ) -> Flow:
+        """Walk the chain: answer from values and caches, yield callables to be run."""
         notes: list[tuple[str, str]] = []
         prefix = f"fallback {self.name!r}: alternative"
         for alt in self._chain:
-            if alt.kind == VALUE:
-                return self._answered(alt, failure, alt.target)
-            if alt.kind == CACHE:
+            if alt.kind is Kind.VALUE:
+                box[0] = self._answered(alt, failure, alt.target)
+                return
+            if alt.kind is Kind.CACHE:
                 found, value = alt.target._lookup(args, kwargs)
                 if found:
-                    return self._answered(alt, failure, value)
+                    box[0] = self._answered(alt, failure, value)
+                    return
                 notes.append((f"{prefix} {alt.level} ", f"({alt.label}) had no fresh value"))
                 continue
-            ok, value = yield alt
+            yield alt
+            ok, value = box[0]
             if ok and not self._rejects(value):
-                return self._answered(alt, failure, value)
+                box[0] = self._answered(alt, failure, value)
+                return
             outcome = (
                 f"raised {value!r}" if not ok else f"returned {value!r}, rejected by on_result"
             )
             notes.append((f"{prefix} {alt.level} ", f"({alt.label}) {outcome}"))
             del value  # an alternative's exception: not kept alive by this frame
         if failure is None:
-            return result
+            box[0] = result
+            return
         for key, note in notes:
             set_note(failure, key + note, key=key)
         try:
             raise failure
         finally:
             del failure  # no reference cycle through this frame in the traceback
-
-    def _wrap(self, fn: Callable[P, R]) -> Callable[P, R]:
-        if self._has_async:
-            raise TypeError(self._sync_with_async_message())
-        return super()._wrap(fn)
 
     def _config(self) -> dict[str, object]:
         return {"alternatives": [alt.label for alt in self._chain]}

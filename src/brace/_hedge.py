@@ -18,12 +18,13 @@ import math
 import re
 import threading
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, ParamSpec, Protocol, TypeVar, cast
 
 from brace import _validate
+from brace._calls import shell
 from brace._clock import Clock
 from brace._errors import ConfigError, set_note
 from brace._events import BudgetExhausted, Event, emit
@@ -33,6 +34,9 @@ __all__ = ["Hedge", "HedgeBudget", "HedgeStarted"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+#: The most latencies a percentile delay is computed over (memory is one float per sample).
+MAX_WINDOW = 1_000_000
 
 _PERCENTILE = re.compile(r"p(\d+(?:\.\d+)?)")
 
@@ -164,8 +168,8 @@ class Hedge(Policy):
     ) -> None:
         super().__init__(None if name is None else _validate.name("name", name))
         fixed, q = _parse_delay(delay)
-        samples = _validate.positive_int("min_samples", min_samples)
-        size = _validate.positive_int("window", window, minimum=samples)
+        samples = _validate.positive_int("min_samples", min_samples, maximum=MAX_WINDOW)
+        size = _validate.positive_int("window", window, minimum=samples, maximum=MAX_WINDOW)
         initial = _validate.duration("initial_delay", initial_delay)
         self._delays = _Delays(fixed, q, size, samples, initial)
         self._delay_spec = delay
@@ -203,9 +207,6 @@ class Hedge(Policy):
     def _wrap(self, fn: Callable[P, R]) -> Callable[P, R]:
         raise TypeError(self._needs_asyncio(fn))
 
-    def _run(self, fn: Callable[..., R], args: Args, kwargs: Kwargs) -> R:  # noqa: ARG002
-        raise TypeError(self._needs_asyncio(fn))
-
     def _needs_asyncio(self, fn: object) -> str:
         return (
             f"{self!r} cannot hedge the synchronous function {fn!r}: hedging runs attempts "
@@ -213,7 +214,16 @@ class Hedge(Policy):
             "safely. Hedge an async def function (or use Timeout and Retry for sync code)."
         )
 
-    async def _arun(self, fn: Callable[..., Awaitable[R]], args: Args, kwargs: Kwargs) -> R:
+    def _awrap(self, fn: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:
+        hedged = self._hedged
+
+        async def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
+            return await hedged(fn, args, kwargs)
+
+        return shell(wrapped)
+
+    async def _hedged(self, fn: Callable[..., Awaitable[R]], args: Args, kwargs: Kwargs) -> R:
+        """Race attempts of ``fn(*args, **kwargs)`` per the hedge delay; the first success wins."""
         if self._budget is not None:
             self._budget.deposit()
         race = _Race(self._clock)

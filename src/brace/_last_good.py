@@ -14,14 +14,15 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from datetime import timedelta
-from typing import Any, ClassVar
+from typing import Any
 
 from brace import _validate
 from brace._clock import Clock
 from brace._errors import ConfigError, set_note
 from brace._events import FallbackUsed, emit
+from brace._flow import Flow
 from brace._policy import Args, Kwargs
-from brace._substitute import Flow, Substitute
+from brace._substitute import Substitute
 
 __all__ = ["LastGood"]
 
@@ -97,8 +98,6 @@ class LastGood(Substitute):
         name: Used in events and notes. Default ``"lastgood"``.
     """
 
-    _checks_deadline: ClassVar[bool] = False
-
     def __init__(
         self,
         max_age: float | timedelta,
@@ -153,8 +152,8 @@ class LastGood(Substitute):
     def _miss_note(self) -> str:
         return f"LastGood {self.name!r} had no value younger than max_age={self.max_age:g} s"
 
-    def _failed(self, exc: Exception, args: Args, kwargs: Kwargs) -> Flow:
-        # A flow that runs no alternative: the answer is in the cache or nowhere.
+    def _failed(self, exc: Exception, args: Args, kwargs: Kwargs, box: list[Any]) -> Flow:
+        # A flow that runs nothing: the answer is in the cache or nowhere.
         yield from ()
         found, value = self._lookup(args, kwargs)
         if not found:
@@ -165,9 +164,9 @@ class LastGood(Substitute):
                 del exc  # no reference cycle through this frame in the traceback
         if self._listeners.active:
             emit(self._listeners, FallbackUsed(self.name, 1, type(exc).__name__))
-        return value
+        box[0] = value
 
-    def _succeeded(self, result: object, args: Args, kwargs: Kwargs) -> None:
+    def _succeeded(self, result: object, args: Args, kwargs: Kwargs, box: list[Any]) -> None:  # noqa: ARG002
         self._learn(args, kwargs, result)
 
     def clear(self) -> None:

@@ -1,39 +1,34 @@
-"""The policy base class and `pipeline()`.
+"""The policy base class and `pipeline()`: the one contract every policy follows.
 
-A policy is a decorator, and a runner for undecorated calls (``call`` /
-``acall``). Subclasses implement two hooks that receive the next callable in
-the chain and its arguments:
-
-* ``_run(fn, args, kwargs)`` for synchronous calls, and
-* ``async _arun(fn, args, kwargs)`` for coroutine functions,
-
-each a thin driver around a sans-I/O core. The base picks the hook per call
-site (by whether the decorated function is a coroutine function), checks the
-deadline on entry, keeps the wrapped signature (``ParamSpec``) and metadata,
-and refuses generator functions.
-
-Control flow is never a failure: hooks catch ``Exception`` only, so
-`asyncio.CancelledError`, `KeyboardInterrupt`, `SystemExit` and
-`GeneratorExit` pass through every brace layer untouched. Hooks that must
-clean up on them (give back a permit) use ``try/finally`` or
-``except BaseException: ...; raise``.
+A policy implements one pair of hooks, ``_wrap(fn)`` and ``_awrap(fn)``, each a shell around
+``fn`` that asks the policy's sans-I/O core, runs or awaits the call, and reports the outcome.
+Where the shells differ only in ``await``, ``_wrap`` is compiled from ``_awrap`` (`brace._unasync`).
+The deadline guard leads every shell: inline in brace's own, added by the base for any other.
+The base derives decorating, ``call`` and ``acall`` (shells cached per function); `Pipeline`
+nests the hooks, outermost first. Loops that call or sleep more than once (retries, fallback
+chains) are flows: generators run by the one pair of drivers in `brace._flow`.
+Shells treat ``Exception`` as the outcome and clean up on ``BaseException``: cancellation and
+Ctrl-C pass through untouched, and nothing a policy holds is left behind.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
-import inspect
+import weakref
 from collections.abc import Awaitable, Callable, Coroutine
 from types import CodeType
 from typing import Any, ClassVar, ParamSpec, TypeVar, cast, overload
 
 from brace import _validate
+from brace._calls import CO_COROUTINE, CO_NOT_SYNC, check_call, check_decoratable, is_async_callable
 from brace._deadline import _CURRENT, check_deadline
 from brace._events import Listener, Subscription
 from brace._telemetry import Telemetry
+from brace._unasync import sync_twin
 
-__all__ = ["CONTROL_FLOW", "Pipeline", "Policy", "pipeline"]
+__all__ = ["CONTROL_FLOW", "Args", "Kwargs", "Pipeline", "Policy", "pipeline"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -50,128 +45,19 @@ CONTROL_FLOW: tuple[type[BaseException], ...] = (
 Args = tuple[Any, ...]
 Kwargs = dict[str, Any]
 
-
-def _is_async_callable(fn: object) -> bool:
-    """Whether calling ``fn`` gives a coroutine: a coroutine function or an async ``__call__``."""
-    if inspect.isclass(fn):
-        return False  # calling a class builds an instance, whatever its instances' __call__ is
-    if inspect.iscoroutinefunction(fn):
-        return True
-    call = getattr(fn, "__call__", None)  # noqa: B004 - we need the bound __call__, not callable()
-    return call is not None and not inspect.isfunction(fn) and inspect.iscoroutinefunction(call)
+_NO_SHELL: tuple[Callable[[], object], Any] = (lambda: None, None)  # matches no function
 
 
-_SYNC, _ASYNC, _GENERATOR = 0, 1, 2
-_CO_GENERATORS = inspect.CO_GENERATOR | inspect.CO_ASYNC_GENERATOR
-_CO_COROUTINE = inspect.CO_COROUTINE
-_CO_NOT_SYNC = _CO_GENERATORS | _CO_COROUTINE
+def _cache(policy: Policy, fn: Any, slot: str, build: Callable[[Any], Any]) -> Any:
+    """Build ``fn``'s shell and keep it in ``slot`` for the next call with the same ``fn``.
 
-
-def _kind(fn: object) -> int:
-    """`_SYNC`, `_ASYNC` or `_GENERATOR`; a plain function or method is read off its code flags."""
-    code = getattr(fn, "__code__", None)
-    if type(code) is CodeType:
-        flags = code.co_flags
-        if flags & _CO_GENERATORS:
-            return _GENERATOR
-        return _ASYNC if flags & _CO_COROUTINE else _SYNC
-    if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
-        return _GENERATOR
-    return _ASYNC if _is_async_callable(fn) else _SYNC
-
-
-def _generator_error(fn: object, what: str) -> TypeError:
-    return TypeError(
-        f"{what} cannot wrap the generator function {fn!r}: a generator runs after the "
-        "policy returns, and retrying or timing out a half-consumed stream is not safe. "
-        "Wrap the function that opens the stream, or use breaker.guard() around the loop."
-    )
-
-
-def _check_decoratable(fn: object, what: str) -> None:
-    if not callable(fn):
-        raise TypeError(f"{what} can only decorate a callable; got {fn!r}")
-    if _kind(fn) == _GENERATOR:
-        raise _generator_error(fn, what)
-
-
-def _check_sync_call(fn: object, policy: object) -> None:
-    """Refuse, before running anything, what ``call()`` cannot protect."""
-    code = getattr(fn, "__code__", None)
-    if type(code) is CodeType and not code.co_flags & _CO_NOT_SYNC:
-        return  # the common case, a plain function or method, on one flag test
-    kind = _kind(fn)
-    if kind == _SYNC:
-        return
-    what = repr(policy)
-    if kind == _GENERATOR:
-        raise _generator_error(fn, what)
-    raise TypeError(
-        f"{what}.call() cannot run {fn!r}: it is async, and calling it would only create "
-        "a coroutine that runs later, outside the policy. Use `await policy.acall(fn, ...)`"
-    )
-
-
-def _check_async_call(fn: object, policy: object) -> None:
-    """Refuse, before running anything, what ``acall()`` cannot protect."""
-    code = getattr(fn, "__code__", None)
-    if type(code) is CodeType and code.co_flags & _CO_NOT_SYNC == _CO_COROUTINE:
-        return  # the common case, an async def function or method, on one flag test
-    kind = _kind(fn)
-    if kind == _ASYNC:
-        return
-    what = repr(policy)
-    if kind == _GENERATOR:
-        raise _generator_error(fn, what)
-    raise TypeError(
-        f"{what}.acall() needs a coroutine function (async def) or an object with an async "
-        f"__call__; {fn!r} is synchronous. Use policy.call(fn, ...) for sync code, or pass "
-        "the async function itself and its arguments: acall(fetch, url), not "
-        "acall(lambda: fetch(url))"
-    )
-
-
-def shell(wrapper: T) -> T:
-    """Mark ``wrapper`` as a policy's own: a policy around it needs no awaitable-result check."""
-    wrapper.__brace_shell__ = True  # type: ignore[attr-defined]
-    return wrapper
-
-
-def calls_user_code(fn: object) -> bool:
-    """Whether ``fn`` is the user's code rather than a wrapper some policy built (`shell`)."""
-    return not getattr(fn, "__brace_shell__", False)
-
-
-def refuse_awaitable(fn: object, result: object, *, direct: bool | None = None) -> None:
-    """Raise `TypeError` if ``result``, returned by a sync call of ``fn``, is an awaitable.
-
-    Shells call this only for a result with an ``__await__`` attribute (a
-    cheap test); the type is checked here, since ``await`` looks there.
-    ``direct`` says whether ``fn`` is the user's code (default: find out);
-    a policy's own wrapper already checked its result.
+    One entry per policy and kind, keyed by a weak reference, so repeated
+    ``policy.call(f, ...)`` pays for its shell once and nothing is kept alive.
     """
-    if not hasattr(type(result), "__await__"):
-        return
-    if direct is None:
-        direct = calls_user_code(fn)
-    if direct:
-        raise _awaitable_error(fn, result)
-
-
-class AwaitableResultError(TypeError):
-    """A sync call returned an awaitable: a programming error, never retried or served around."""
-
-
-def _awaitable_error(fn: object, result: object) -> AwaitableResultError:
-    """The error for a synchronous call that returned an awaitable (which would run unprotected)."""
-    close = getattr(result, "close", None)
-    if inspect.iscoroutine(result) and callable(close):
-        close()  # never awaited, on purpose: no "coroutine was never awaited" warning
-    return AwaitableResultError(
-        f"{fn!r} was called as a synchronous function but returned the awaitable "
-        f"{type(result).__name__!r}: the work would run later, outside every policy. "
-        "Make it an async def function (the policy then awaits it), or await inside it"
-    )
+    shell = build(fn)
+    with contextlib.suppress(TypeError):  # not weakly referenceable (a builtin): no cache
+        setattr(policy, slot, (weakref.ref(fn), shell))
+    return shell
 
 
 class Policy:
@@ -182,67 +68,72 @@ class Policy:
     ``await policy.acall(fn, *args, **kwargs)``. One instance may be shared
     by threads and by tasks of an event loop.
 
-    Subclasses set ``name`` through ``__init__`` and implement ``_run`` and
-    ``_arun``; see the module docstring for the contract.
+    Subclasses set ``name`` through ``__init__`` and implement ``_wrap`` and
+    ``_awrap``; see the module docstring and "Writing your own policy" in
+    ``docs/index.md``.
     """
-
-    #: False for policies (Fallback) that must run even when the deadline has passed.
-    _checks_deadline: ClassVar[bool] = True
-    #: False for compositions (Pipeline): `brace.policies()` lists their members instead.
-    _listed: ClassVar[bool] = True
 
     name: str
     _listeners: Telemetry
+    #: True when the shells handle the deadline themselves (brace's own policies check it
+    #: inline; Fallback and LastGood deliberately do not); otherwise the base adds the guard.
+    _guards_deadline: ClassVar[bool] = False
+    #: False for compositions (Pipeline): `brace.policies()` lists their members instead.
+    _listed: ClassVar[bool] = True
 
     def __init__(self, name: str | None = None) -> None:
         self.name = type(self).__name__.lower() if name is None else _validate.name("name", name)
         # Listeners plus brace's own telemetry; a policy given a name is listed in brace.policies().
         self._listeners = Telemetry(self, listed=name is not None and self._listed)
+        self._sync_shell = self._async_shell = _NO_SHELL
 
     # -- the subclass hooks -------------------------------------------------------------
 
-    def _run(self, fn: Callable[..., R], args: Args, kwargs: Kwargs) -> R:
-        """Run ``fn(*args, **kwargs)`` under this policy (synchronous driver)."""
-        raise NotImplementedError
+    def _wrap(self, fn: Callable[P, R]) -> Callable[P, R]:
+        """The synchronous shell: ``fn`` run under this policy, with ``fn``'s signature.
 
-    async def _arun(self, fn: Callable[..., Awaitable[R]], args: Args, kwargs: Kwargs) -> R:
-        """Await ``fn(*args, **kwargs)`` under this policy (asyncio driver)."""
-        raise NotImplementedError
+        A subclass written for the earlier hook ``_run(fn, args, kwargs)`` still works:
+        its ``_run`` becomes the shell.
+        """
+        run = getattr(self, "_run", None)
+        if run is None:
+            raise NotImplementedError(f"{type(self).__name__} implements no _wrap(fn)")
+
+        def shell(*args: P.args, **kwargs: P.kwargs) -> R:
+            return run(fn, args, kwargs)  # type: ignore[no-any-return]
+
+        return shell
+
+    def _awrap(self, fn: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:
+        """The asyncio shell: ``fn`` awaited under this policy, with ``fn``'s signature.
+
+        A subclass written for the earlier hook ``async _arun(fn, args, kwargs)`` still
+        works: its ``_arun`` becomes the shell.
+        """
+        arun = getattr(self, "_arun", None)
+        if arun is None:
+            raise NotImplementedError(f"{type(self).__name__} implements no _awrap(fn)")
+
+        async def shell(*args: P.args, **kwargs: P.kwargs) -> R:
+            return await arun(fn, args, kwargs)  # type: ignore[no-any-return]
+
+        return shell
 
     def _config(self) -> dict[str, object]:
         """Plain-value configuration, shown by ``repr`` and ``describe()``."""
         return {}
 
-    # -- wrapping -----------------------------------------------------------------------
+    # -- derived: decorating and running ------------------------------------------------
 
-    def _wrap(self, fn: Callable[P, R]) -> Callable[P, R]:
-        run = self._run
-        name = self.name
-        if not self._checks_deadline:
+    def _shell(self, fn: Callable[P, R]) -> Callable[P, R]:
+        """``_wrap(fn)``, with the deadline guard in front unless the shell has it."""
+        shell = self._wrap(fn)
+        return shell if self._guards_deadline else _guard(shell, self.name)
 
-            def unchecked(*args: P.args, **kwargs: P.kwargs) -> R:
-                return run(fn, args, kwargs)
-
-            return shell(unchecked)
-
-        def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
-            if _CURRENT.get() is not None:
-                check_deadline(name)
-            return run(fn, args, kwargs)
-
-        return shell(wrapped)
-
-    def _awrap(self, fn: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:
-        arun = self._arun
-        name = self.name
-        checks = self._checks_deadline
-
-        async def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
-            if checks and _CURRENT.get() is not None:
-                check_deadline(name)
-            return await arun(fn, args, kwargs)
-
-        return shell(wrapped)
+    def _ashell(self, fn: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:
+        """``_awrap(fn)``, with the deadline guard in front unless the shell has it."""
+        shell = self._awrap(fn)
+        return shell if self._guards_deadline else _aguard(shell, self.name)
 
     @overload
     def __call__(self, fn: classmethod[T, P, R]) -> classmethod[T, P, R]: ...
@@ -256,8 +147,10 @@ class Policy:
             return staticmethod(self(fn.__func__))
         if isinstance(fn, classmethod):
             return classmethod(self(fn.__func__))
-        _check_decoratable(fn, repr(self))
-        wrapped = self._awrap(fn) if _is_async_callable(fn) else self._wrap(fn)
+        check_decoratable(fn, repr(self))
+        if isinstance(self, Pipeline) and not self.policies:
+            return fn  # a pipeline of no policies: the function itself
+        wrapped = self._ashell(fn) if is_async_callable(fn) else self._shell(fn)
         return functools.wraps(fn)(wrapped)
 
     def call(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
@@ -267,11 +160,12 @@ class Policy:
             TypeError: ``fn`` is async or a generator function (before anything runs).
         """
         code = getattr(fn, "__code__", None)  # inlined: one flag test for a plain function
-        if type(code) is not CodeType or code.co_flags & _CO_NOT_SYNC:
-            _check_sync_call(fn, self)
-        if self._checks_deadline and _CURRENT.get() is not None:
-            check_deadline(self.name)
-        return self._run(fn, args, kwargs)
+        if type(code) is not CodeType or code.co_flags & CO_NOT_SYNC:
+            check_call(fn, self, awaited=False)
+        ref, shell = self._sync_shell
+        if ref() is not fn:
+            shell = _cache(self, fn, "_sync_shell", self._shell)
+        return shell(*args, **kwargs)  # type: ignore[no-any-return]
 
     async def acall(self, fn: Callable[P, Awaitable[R]], /, *args: P.args, **kwargs: P.kwargs) -> R:
         """Await one call of the coroutine function ``fn`` under this policy.
@@ -280,11 +174,12 @@ class Policy:
             TypeError: ``fn`` is synchronous or a generator function (before anything runs).
         """
         code = getattr(fn, "__code__", None)  # inlined: one flag test for an async def
-        if type(code) is not CodeType or code.co_flags & _CO_NOT_SYNC != _CO_COROUTINE:
-            _check_async_call(fn, self)
-        if self._checks_deadline and _CURRENT.get() is not None:
-            check_deadline(self.name)
-        return await self._arun(fn, args, kwargs)
+        if type(code) is not CodeType or code.co_flags & CO_NOT_SYNC != CO_COROUTINE:
+            check_call(fn, self, awaited=True)
+        ref, shell = self._async_shell
+        if ref() is not fn:
+            shell = _cache(self, fn, "_async_shell", self._ashell)
+        return await shell(*args, **kwargs)  # type: ignore[no-any-return]
 
     # -- observability ------------------------------------------------------------------
 
@@ -314,53 +209,26 @@ class Pipeline(Policy):
 
     def __init__(self, policies: tuple[Policy, ...]) -> None:
         super().__init__("pipeline")
+        for index, policy in enumerate(policies):
+            if not isinstance(policy, Policy) or isinstance(policy, Pipeline):
+                raise TypeError(
+                    f"Pipeline() policy {index + 1} is {policy!r}; expected a brace policy "
+                    "(build pipelines with brace.pipeline(), which flattens nested ones)"
+                )
         self.policies = policies
+
+    _guards_deadline: ClassVar[bool] = True  # each policy inside guards its own entry
 
     def _wrap(self, fn: Callable[P, R]) -> Callable[P, R]:
         for policy in reversed(self.policies):
-            fn = policy._wrap(fn)
+            fn = policy._shell(fn)
         return fn
 
     def _awrap(self, fn: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:
         wrapped: Callable[P, Awaitable[R]] = fn
         for policy in reversed(self.policies):
-            wrapped = policy._awrap(wrapped)
-        if not self.policies:
-            return cast("Callable[P, Coroutine[Any, Any, R]]", fn)
+            wrapped = policy._ashell(wrapped)
         return cast("Callable[P, Coroutine[Any, Any, R]]", wrapped)
-
-    @overload
-    def __call__(self, fn: classmethod[T, P, R]) -> classmethod[T, P, R]: ...
-    @overload
-    def __call__(self, fn: staticmethod[P, R]) -> staticmethod[P, R]: ...
-    @overload
-    def __call__(self, fn: Callable[P, R]) -> Callable[P, R]: ...
-    def __call__(self, fn: Any) -> Any:
-        """Decorate ``fn``; a pipeline of no policies returns ``fn`` itself."""
-        if not self.policies:
-            _check_decoratable(fn, repr(self))
-            return fn
-        return super().__call__(fn)
-
-    def _run(self, fn: Callable[..., R], args: Args, kwargs: Kwargs) -> R:
-        return self._wrap(fn)(*args, **kwargs)
-
-    async def _arun(self, fn: Callable[..., Awaitable[R]], args: Args, kwargs: Kwargs) -> R:
-        return await self._awrap(fn)(*args, **kwargs)
-
-    def call(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
-        """Run one synchronous call through every policy, outermost first."""
-        code = getattr(fn, "__code__", None)  # inlined: one flag test for a plain function
-        if type(code) is not CodeType or code.co_flags & _CO_NOT_SYNC:
-            _check_sync_call(fn, self)
-        return self._wrap(fn)(*args, **kwargs)
-
-    async def acall(self, fn: Callable[P, Awaitable[R]], /, *args: P.args, **kwargs: P.kwargs) -> R:
-        """Await one call through every policy, outermost first."""
-        code = getattr(fn, "__code__", None)  # inlined: one flag test for an async def
-        if type(code) is not CodeType or code.co_flags & _CO_NOT_SYNC != _CO_COROUTINE:
-            _check_async_call(fn, self)
-        return await self._awrap(fn)(*args, **kwargs)
 
     def listen(self, fn: Listener) -> Subscription:
         """Send the events of every policy in the pipeline to ``fn``."""
@@ -378,6 +246,20 @@ class Pipeline(Policy):
 
     def __repr__(self) -> str:
         return f"brace.pipeline({', '.join(repr(p) for p in self.policies)})"
+
+
+def _aguard(shell: Callable[P, Awaitable[R]], name: str) -> Callable[P, Coroutine[Any, Any, R]]:
+    """``shell`` behind the deadline check every policy makes when a call enters it."""
+
+    async def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
+        if _CURRENT.get() is not None:
+            check_deadline(name)
+        return await shell(*args, **kwargs)
+
+    return guarded
+
+
+_guard: Callable[[Callable[P, R], str], Callable[P, R]] = sync_twin(_aguard, "_guard")
 
 
 def pipeline(*policies: Policy) -> Pipeline:

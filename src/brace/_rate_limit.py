@@ -15,14 +15,16 @@ import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ClassVar, ParamSpec, TypeVar
 
 from brace import _validate
-from brace._clock import Clock, await_wait, wait
+from brace._calls import calls_user_code, refuse_awaitable, shell
+from brace._clock import Clock, await_wait, wait  # noqa: F401 - wait: _wrap's sleep
 from brace._deadline import _CURRENT, check_deadline
 from brace._errors import ConfigError, RateLimitedError
 from brace._events import CallRejected, emit
-from brace._policy import Args, Kwargs, Policy, calls_user_code, refuse_awaitable, shell
+from brace._policy import Policy
+from brace._unasync import IS_ASYNC, sync_twin
 from brace.store._rate import MemoryRateStore, RateStore
 
 __all__ = ["RateLimiter", "RateLimiterMetrics"]
@@ -67,6 +69,8 @@ class RateLimiter(Policy):
         clock: Where time is read and waits sleep. Default the system clock.
         store: Where the state lives. Default a private `MemoryRateStore`.
     """
+
+    _guards_deadline: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -146,24 +150,9 @@ class RateLimiter(Policy):
             retry_after=delay,
         )
 
-    # -- drivers ----------------------------------------------------------------------
+    # -- the shell (written async; the sync one is derived) -----------------------------
 
-    def _run(self, fn: Callable[..., R], args: Args, kwargs: Kwargs) -> R:
-        delay = self._reserve()
-        if delay:
-            wait(self._clock, delay)
-        result = fn(*args, **kwargs)
-        if hasattr(result, "__await__"):
-            refuse_awaitable(fn, result)
-        return result
-
-    async def _arun(self, fn: Callable[..., Awaitable[R]], args: Args, kwargs: Kwargs) -> R:
-        delay = self._reserve()
-        if delay:
-            await await_wait(self._clock, delay)
-        return await fn(*args, **kwargs)
-
-    def _fast(self) -> Callable[[], float]:
+    def _taker(self) -> Callable[[], float]:
         """`_reserve` with the no-deadline case inlined and its lookups bound once."""
         name, reserve, monotonic = self.name, self._store.reserve, self._clock.monotonic
         interval, burst, max_wait = self._interval, self.burst, self.max_wait
@@ -180,27 +169,19 @@ class RateLimiter(Policy):
 
         return take
 
-    def _wrap(self, fn: Callable[P, R]) -> Callable[P, R]:
-        take, clock, direct = self._fast(), self._clock, calls_user_code(fn)
+    def _awrap(self, fn: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:
+        take, clock = self._taker(), self._clock
+        direct = not IS_ASYNC and calls_user_code(fn)
 
-        def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
+        async def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
             delay = take()
             if delay:
-                wait(clock, delay)
-            result = fn(*args, **kwargs)
+                await await_wait(clock, delay)
+            result = await fn(*args, **kwargs)
             if direct and hasattr(result, "__await__"):
                 refuse_awaitable(fn, result)
             return result
 
         return shell(wrapped)
 
-    def _awrap(self, fn: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:
-        take, clock = self._fast(), self._clock
-
-        async def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
-            delay = take()
-            if delay:
-                await await_wait(clock, delay)
-            return await fn(*args, **kwargs)
-
-        return shell(wrapped)
+    _wrap = sync_twin(_awrap, "_wrap", await_wait="wait")

@@ -1,49 +1,39 @@
 """`Retry`: try a failing call again, with backoff, within bounds, under a budget.
 
-The decisions live in `brace._retry_core`. This module holds the policy
-object and the retry loop, written once as a generator (`Retry._flow`) that
-says what to do next: call again, or sleep. Two small drivers, one sync and
-one asyncio, only carry that out, so the two paths cannot drift apart. A
-decorated function's first attempt is as cheap as a plain ``try``/``except``
-(no generator); the per-call state, the backoff iterator and every clock
-read are set up only once an attempt has failed.
+The decisions live in `brace._retry_core` (what to do after a failed
+attempt: wait how long, or give up why). This module holds the policy and
+its retry loop, a `brace._flow` flow (`Retry._flow`) run by the shared
+drivers. A call's first attempt is a bare ``try``/``except`` in the shell,
+with no generator: the per-call state, the backoff iterator and every
+clock read are set up only once an attempt has failed.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Awaitable, Callable, Coroutine, Generator
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
-from typing import Any, Final, ParamSpec, TypeVar
+from typing import Any, ClassVar, ParamSpec, TypeVar
 
 from brace import _validate
 from brace._backoff import Backoff, as_backoff
-from brace._clock import Clock, await_wait, wait
+from brace._calls import AwaitableResultError, calls_user_code, refuse_awaitable, shell
+from brace._clock import Clock
 from brace._deadline import _CURRENT, Expiry, check_deadline
 from brace._errors import REJECTIONS, ConfigError, RejectedError, TimeoutExceededError, set_note
 from brace._events import BudgetExhausted, GaveUp, RetryScheduled, emit
-from brace._policy import (
-    Args,
-    AwaitableResultError,
-    Kwargs,
-    Policy,
-    calls_user_code,
-    refuse_awaitable,
-    shell,
-)
+from brace._flow import CALL, Flow, Outcome, adrive, drive  # noqa: F401 - drive: _wrap's
+from brace._policy import Policy
 from brace._retry_after import RetryAfterHook, retry_after_of
 from brace._retry_core import Budget, CallState, GiveUp, Rejected, RetryCore
 from brace._telemetry import notable
+from brace._unasync import IS_ASYNC, sync_twin
+from brace._validate import ExceptionFilter
 
 __all__ = ["Retry"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-#: What `Retry._flow` yields to have the function run once more; it yields seconds to sleep.
-CALL: Final = None
-Outcome = tuple[bool, Any]  # (True, result) or (False, exception), sent back after a CALL
-Flow = Generator[float | None, Any, Any]
 
 _DEFAULT_BACKOFF = Backoff.exponential(initial=0.1, multiplier=2.0, max_delay=10.0, jitter="full")
 
@@ -77,6 +67,11 @@ def _skipped_rejections(on: object) -> tuple[type[RejectedError], ...]:
     )
 
 
+#: Exceptions whose retrying depends on more than ``on``: rejections, a passed deadline, an
+#: awaitable returned by a sync call. One isinstance against these spares the full judgement.
+SPECIAL = (RejectedError, AwaitableResultError)
+
+
 def _retryable(
     catch: tuple[type[Exception], ...],
     predicate: Callable[[BaseException], bool] | None,
@@ -88,12 +83,16 @@ def _retryable(
     call (a programming error), a passed deadline.
     """
     skipped = (*rejections, AwaitableResultError)
+    special = SPECIAL
 
     def retryable(exc: BaseException) -> bool:
-        if not isinstance(exc, catch) or isinstance(exc, skipped):
+        if not isinstance(exc, catch):
             return False
-        if isinstance(exc, TimeoutExceededError) and exc.source == "deadline":
-            return False  # the whole call's time is up: another attempt cannot help
+        if isinstance(exc, special):
+            if isinstance(exc, skipped):
+                return False
+            if isinstance(exc, TimeoutExceededError) and exc.source == "deadline":
+                return False  # the whole call's time is up: another attempt cannot help
         return predicate is None or predicate(exc)
 
     return retryable
@@ -162,15 +161,15 @@ class Retry(Policy):
         ConfigError: a bad value for any argument.
     """
 
+    _guards_deadline: ClassVar[bool] = True
+
     def __init__(
         self,
         name: str | None = None,
         *,
         attempts: int | None = 3,
         backoff: Backoff | Any = None,
-        on: type[BaseException]
-        | tuple[type[BaseException], ...]
-        | Callable[[BaseException], object] = Exception,
+        on: ExceptionFilter = Exception,
         on_result: Callable[[Any], object] | None = None,
         max_elapsed: float | timedelta | None = None,
         budget: Budget | None = None,
@@ -200,25 +199,24 @@ class Retry(Policy):
             rng=rng,
         )
         self._clock: Clock = _validate.clock("clock", clock)
-        self._on_types = _retryable_types(on)
+        on_types = _retryable_types(on)
         self._delays = schedule._factory(rng)
-        # Failed attempts are judged by `_retryable`; the fast shells catch `_on_types` first.
+        # The first attempt catches `_catch` (bare types when `on` is types: free on success);
+        # every failure is then judged by `_retryable`.
+        self._catch = (Exception,) if on_types is None else on_types
+        # When `on` is types, an exception it catches is retried unless it is SPECIAL.
+        self._judged = on_types is None
         self._retryable = _retryable(
-            (Exception,) if self._on_types is None else self._on_types,
-            None if self._on_types is not None else self._core.matches,
+            self._catch,
+            None if on_types is not None else self._core.matches,
             _skipped_rejections(on),
         )
         self._unbounded = (
             attempts is None and self._core.max_elapsed is None and not schedule.finite
         )
-        # The bare try/except closure serves calls that need nothing else on the first attempt.
-        self._simple = (
-            self._on_types is not None
-            and on_result is None
-            and budget is None
-            and self._core.max_elapsed is None
-            and not self._unbounded
-        )
+        # Bookkeeping before the first attempt (`_prepare`) only when something needs it.
+        self._preparing = budget is not None or self._core.max_elapsed is not None
+        self._preparing = self._preparing or self._unbounded
 
     # -- configuration ------------------------------------------------------------------
 
@@ -247,7 +245,7 @@ class Retry(Policy):
             "respect_retry_after": core.hint_hook is not None,
         }
 
-    # -- shared by both drivers ---------------------------------------------------------
+    # -- bookkeeping and reporting, called by the shells and the flow -------------------
 
     def _prepare(self) -> float | None:
         """Bookkeeping before the first attempt; returns its start time when it must be known."""
@@ -289,68 +287,62 @@ class Retry(Policy):
 
     # -- the retry loop, written once ---------------------------------------------------
 
-    def _flow(  # noqa: C901, PLR0912 - one flat loop: no helper call per attempt
-        self,
-        box: list[Any],
-        start: float | None,
-        outcome: BaseException | Rejected | None,
-        first: Outcome | None = None,
-    ) -> Flow:
-        """One call's whole retry loop, as a generator that two small drivers run.
+    def _flow(self, box: list[Any], start: float | None, first: Outcome) -> Flow:  # noqa: C901, PLR0912
+        """One call's retry loop after its first attempt failed: a `brace._flow` flow.
 
-        It starts from the first attempt's failure ``outcome`` (one to retry),
-        or from the first attempt's unjudged `Outcome` ``first``, or with
-        neither from no attempt at all. It yields `CALL` to have the
-        function run once more, and reads its `Outcome` from ``box[0]``; or
-        it yields a positive number of seconds to sleep. It leaves the answer
-        in ``box[0]`` and ends, or raises what it does not retry, with a note
-        when it gives up. (Passing values through ``box`` lets the drivers
-        iterate with ``for``, whose end costs no StopIteration object.)
+        ``first`` is the first attempt's outcome, already found worth retrying
+        (an exception ``on`` matches, or a result ``on_result`` rejects).
+        The flow waits or gives up; it yields `CALL` for each further attempt
+        and judges its outcome from ``box[0]``. It leaves the answer in
+        ``box[0]``, or raises what it does not retry, with a note when it
+        gives up.
         """
         core, clock = self._core, self._clock
         retryable, on_result = self._retryable, core.on_result
+        catch, judged = self._catch, self._judged
         timed, wall = core.max_elapsed is not None, clock.wall
         # The deadline in force cannot change during this call: look it up once.
         cur = _CURRENT.get()
-        state: CallState | None = None
-        value: Any = None
+        ok, value = first
+        outcome: BaseException | Rejected = Rejected(value) if ok else value
+        state = CallState(core, clock.monotonic() if start is None else start, self._delays())
         try:
             while True:
-                if outcome is not None:  # an attempt failed: wait, or give up
-                    if state is None:
-                        now = clock.monotonic() if start is None else start
-                        state = CallState(core, now, self._delays())
+                try:
                     step = state.after_failure(
                         outcome,
                         clock.monotonic() if timed else 0.0,
                         None if cur is None else cur.left(),
                         wall,
                     )
-                    if type(step) is GiveUp:
-                        box[0] = self._give_up(state, outcome, step)
+                except ConfigError as error:  # a bad delay read from a lazy backoff
+                    if isinstance(outcome, BaseException):
+                        error.__context__ = outcome  # the call's own failure is not lost
+                    raise
+                if type(step) is GiveUp:
+                    box[0] = self._give_up(state, outcome, step)
+                    return
+                self._listeners.retried()  # telemetry: one atomic count
+                if self._listeners.active:
+                    self._scheduled(state, outcome, step)  # type: ignore[arg-type]
+                if step:  # a zero wait does not sleep (nor yield to the event loop)
+                    yield step  # type: ignore[misc]
+                if timed or cur is not None:
+                    stop = self._recheck(state, cur)
+                    if stop is not None:
+                        box[0] = self._give_up(state, outcome, stop)
                         return
-                    self._listeners.retried()  # telemetry: one atomic count
-                    if self._listeners.active:
-                        self._scheduled(state, outcome, step)  # type: ignore[arg-type]
-                    if step:  # a zero wait does not sleep (nor yield to the event loop)
-                        yield step  # type: ignore[misc]
-                    if timed or cur is not None:
-                        stop = self._recheck(state, cur)
-                        if stop is not None:
-                            box[0] = self._give_up(state, outcome, stop)
-                            return
-                    state.attempts += 1
-                if first is None:
-                    yield CALL
-                    ok, value = box[0]
-                else:
-                    (ok, value), first = first, None
+                state.attempts += 1
+                yield CALL
+                ok, value = box[0]
                 if ok:
                     if on_result is None or not on_result(value):
                         box[0] = value
                         return
                     outcome = Rejected(value)
-                elif retryable(value):
+                elif isinstance(value, catch) and (
+                    not (judged or isinstance(value, SPECIAL)) or retryable(value)
+                ):
                     outcome = value
                 else:
                     raise value
@@ -358,150 +350,43 @@ class Retry(Policy):
             # The last exception's traceback holds this frame: break the cycle now, not in the GC.
             del outcome, value, first
 
-    # -- the two drivers: all they do is call (or await) and sleep ----------------------
+    # -- the shells: the first attempt is a bare try/except; the flow starts on failure -----
 
-    def _retry(
-        self, fn: Callable[..., R], args: Args, kwargs: Kwargs, flow: Flow, box: list[Any]
-    ) -> R:
-        """Run `_flow`'s instructions in this thread."""
-        clock = self._clock
-        try:
-            direct = calls_user_code(fn)
-            for step in flow:
-                if step is CALL:
-                    try:
-                        result = fn(*args, **kwargs)
-                    except Exception as exc:
-                        box[0] = False, exc
-                    else:
-                        if direct and hasattr(result, "__await__"):
-                            refuse_awaitable(fn, result)
-                        box[0] = True, result
-                else:  # a sleep: the flow re-checks its bounds when resumed
-                    wait(clock, step)
-            return box[0]  # type: ignore[no-any-return]
-        except BaseException:
-            # Control flow (KeyboardInterrupt) leaves the flow suspended, holding the last
-            # failure, whose traceback holds this frame: end it now rather than in the GC.
-            flow.close()
-            raise
-        finally:
-            box.clear()
+    def _awrap(self, fn: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:
+        name, deadline, prepare, flow, clock = (
+            self.name,
+            _CURRENT.get,
+            self._prepare,
+            self._flow,
+            self._clock,
+        )
+        catch, retryable, on_result = self._catch, self._retryable, self._core.on_result
+        judged, special = self._judged, SPECIAL
+        preparing = self._preparing
+        direct = not IS_ASYNC and calls_user_code(fn)
 
-    async def _aretry(
-        self,
-        fn: Callable[..., Awaitable[R]],
-        args: Args,
-        kwargs: Kwargs,
-        flow: Flow,
-        box: list[Any],
-    ) -> R:
-        """Run `_flow`'s instructions in this task; a cancelled sleep or call ends it at once."""
-        clock = self._clock
-        try:
-            for step in flow:
-                if step is CALL:
-                    try:
-                        box[0] = True, await fn(*args, **kwargs)
-                    except Exception as exc:
-                        box[0] = False, exc
-                else:  # a sleep: the flow re-checks its bounds when resumed
-                    await await_wait(clock, step)
-            return box[0]  # type: ignore[no-any-return]
-        except BaseException:
-            flow.close()  # cancelled in a call or a sleep: end the flow now, as in `_retry`
-            raise
-        finally:
-            box.clear()
-
-    # The first attempt runs before any generator exists, so a call that succeeds at once
-    # pays for a try/except only; the flow judges its outcome if it did not.
-
-    def _run(self, fn: Callable[..., R], args: Args, kwargs: Kwargs) -> R:
-        start = self._prepare()
-        try:
-            result = fn(*args, **kwargs)
-        except Exception as exc:
-            first: Outcome = False, exc
-        else:
-            if hasattr(result, "__await__"):
-                refuse_awaitable(fn, result)
-            on_result = self._core.on_result
-            if on_result is None or not on_result(result):
-                return result
-            first = True, result
-        try:
-            box: list[Any] = [None]
-            return self._retry(fn, args, kwargs, self._flow(box, start, None, first), box)
-        finally:
-            del first
-
-    async def _arun(self, fn: Callable[..., Awaitable[R]], args: Args, kwargs: Kwargs) -> R:
-        start = self._prepare()
-        try:
-            result = await fn(*args, **kwargs)
-        except Exception as exc:
-            first: Outcome = False, exc
-        else:
-            on_result = self._core.on_result
-            if on_result is None or not on_result(result):
-                return result
-            first = True, result
-        try:
-            box: list[Any] = [None]
-            return await self._aretry(fn, args, kwargs, self._flow(box, start, None, first), box)
-        finally:
-            del first
-
-    # The decorator shells add the one thing a driver cannot share: a first attempt as cheap
-    # as a bare try/except, with no generator, when the configuration allows it.
-
-    def _wrap(self, fn: Callable[P, R]) -> Callable[P, R]:
-        if not self._simple or self._on_types is None:
-            return super()._wrap(fn)
-        on_types, retry, flow, name = self._on_types, self._retry, self._flow, self.name
-        retryable, direct = self._retryable, calls_user_code(fn)
-
-        def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
-            if _CURRENT.get() is not None:
+        async def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
+            if deadline() is not None:
                 check_deadline(name)
+            start = prepare() if preparing else None
             try:
-                result = fn(*args, **kwargs)
-            except on_types as exc:
-                if not retryable(exc):
+                result = await fn(*args, **kwargs)
+            except catch as exc:
+                if (judged or isinstance(exc, special)) and not retryable(exc):
                     raise
-                failure = exc
+                first: Outcome = False, exc
             else:
                 if direct and hasattr(result, "__await__"):
                     refuse_awaitable(fn, result)
-                return result
+                if on_result is None or not on_result(result):
+                    return result
+                first = True, result
             try:
                 box: list[Any] = [None]
-                return retry(fn, args, kwargs, flow(box, None, failure), box)
+                return await adrive(flow(box, start, first), box, fn, args, kwargs, clock)  # type: ignore[no-any-return]
             finally:
-                del failure
+                del first
 
         return shell(wrapped)
 
-    def _awrap(self, fn: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:
-        if not self._simple or self._on_types is None:
-            return super()._awrap(fn)
-        on_types, aretry, flow, name = self._on_types, self._aretry, self._flow, self.name
-        retryable = self._retryable
-
-        async def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
-            if _CURRENT.get() is not None:
-                check_deadline(name)
-            try:
-                return await fn(*args, **kwargs)
-            except on_types as exc:
-                if not retryable(exc):
-                    raise
-                failure = exc
-            try:
-                box: list[Any] = [None]
-                return await aretry(fn, args, kwargs, flow(box, None, failure), box)
-            finally:
-                del failure
-
-        return shell(wrapped)
+    _wrap = sync_twin(_awrap, "_wrap", adrive="drive")

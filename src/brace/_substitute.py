@@ -1,57 +1,75 @@
-"""The shells shared by the policies that answer for a failed call: `Fallback` and `LastGood`.
+"""The shell shared by the policies that answer for a failed call: `Fallback` and `LastGood`.
 
 A subclass makes every decision without running anything. Given the call's
-failure, ``_failed`` returns a *flow*: a generator that yields each callable
-alternative it wants run, is sent back the outcome, and finally returns the
-answer or raises. Given a result, ``_succeeded`` returns a flow when the
-result must be replaced, or None when it stands. The sync and asyncio shells
-below drive flows; they differ only in how they call (or await) a function.
+failure, ``_failed`` returns a `brace._flow` flow that yields each callable
+alternative it wants run (an `Alternative`, a flow step), reads the outcome
+from the box, and leaves the answer there or raises. Given a result,
+``_succeeded`` returns a flow when the result must be replaced, or None when
+it stands. The shell is written once (async); the sync one is derived.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Generator
+import enum
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any, Final, TypeVar
+from typing import Any, ClassVar, ParamSpec, TypeVar
 
-from brace._policy import Args, Kwargs, Policy, refuse_awaitable
+from brace._calls import calls_user_code, refuse_awaitable, shell
+from brace._clock import SYSTEM_CLOCK
+from brace._flow import Flow, adrive, drive  # noqa: F401 - drive: _wrap's driver
+from brace._policy import Args, Kwargs, Policy
+from brace._unasync import IS_ASYNC, sync_twin
 
-__all__ = ["ACALL", "CACHE", "CALL", "VALUE", "Alternative", "Flow", "Substitute"]
+__all__ = ["Alternative", "Kind", "Substitute"]
 
+P = ParamSpec("P")
 R = TypeVar("R")
 
-VALUE: Final = 0  # a plain value, returned as it is
-CALL: Final = 1  # a sync callable with the protected function's signature
-ACALL: Final = 2  # an async callable: only for async calls
-CACHE: Final = 3  # a LastGood, looked up without running anything
+
+class Kind(enum.Enum):
+    """What a link of a fallback chain is, so the chain knows how to get its answer."""
+
+    VALUE = "value"  # a plain value, returned as it is
+    SYNC = "sync"  # a sync callable with the protected function's signature
+    ASYNC = "async"  # an async callable: only for async calls
+    CACHE = "cache"  # a LastGood, looked up without running anything
 
 
 @dataclass(frozen=True, slots=True)
 class Alternative:
-    """One link of a fallback chain, built once at construction."""
+    """One link of a fallback chain, built once at construction; a flow step when callable."""
 
     level: int  # 1 = first alternative
-    kind: int
+    kind: Kind
     target: Any
     label: str
 
-
-# What a driver sends back into a flow: (True, result) or (False, exception).
-Outcome = tuple[bool, Any]
-Flow = Generator[Alternative, Outcome, Any]
+    @property
+    def awaited(self) -> bool:
+        """Whether the async driver awaits what ``target`` returns."""
+        return self.kind is Kind.ASYNC
 
 
 class Substitute(Policy):
-    """Base of policies that replace a failed call's outcome; subclasses decide, shells drive."""
+    """Base of policies that replace a failed call's outcome; subclasses decide, the shell drives.
+
+    Substitutes do not check the deadline on entry: an expired deadline is a
+    failure like any other, and answering it is what they are for.
+    """
+
+    _guards_deadline: ClassVar[bool] = True
 
     #: True when ``_succeeded`` would do nothing: the success path then skips the call to it.
     _results_stand: bool = False
+    #: True when an alternative is async: a synchronous call cannot use the chain.
+    _has_async: bool = False
 
-    def _failed(self, exc: Exception, args: Args, kwargs: Kwargs) -> Flow:
+    def _failed(self, exc: Exception, args: Args, kwargs: Kwargs, box: list[Any]) -> Flow:
         """The flow that answers for ``exc``; raises ``exc`` itself if it is not handled."""
         raise NotImplementedError
 
-    def _succeeded(self, result: object, args: Args, kwargs: Kwargs) -> Flow | None:
+    def _succeeded(self, result: object, args: Args, kwargs: Kwargs, box: list[Any]) -> Flow | None:
         """The flow that replaces a rejected ``result``, or None when it stands."""
         raise NotImplementedError
 
@@ -61,71 +79,32 @@ class Substitute(Policy):
             "use a sync alternative, or make the protected function async"
         )
 
-    # The drive runs inside the shell's `except` block on purpose: an alternative sees the
-    # failure it replaces as sys.exception().
+    # The flow is driven inside the shell's `except` block on purpose: an alternative sees
+    # the failure it replaces as sys.exception().
 
-    def _run(self, fn: Callable[..., R], args: Args, kwargs: Kwargs) -> R:
-        try:
-            result = fn(*args, **kwargs)
-            if hasattr(result, "__await__"):
-                refuse_awaitable(fn, result)
-        except Exception as exc:
-            answer: R = self._drive(self._failed(exc, args, kwargs), args, kwargs)
-            return answer
-        flow = None if self._results_stand else self._succeeded(result, args, kwargs)
-        kept: R = result if flow is None else self._drive(flow, args, kwargs)
-        return kept
+    def _awrap(self, fn: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:
+        if not IS_ASYNC and self._has_async:
+            raise TypeError(self._sync_with_async_message())
+        failed, succeeded, stand = self._failed, self._succeeded, self._results_stand
+        direct = not IS_ASYNC and calls_user_code(fn)
 
-    async def _arun(self, fn: Callable[..., Awaitable[R]], args: Args, kwargs: Kwargs) -> R:
-        try:
-            result = await fn(*args, **kwargs)
-        except Exception as exc:
-            answer: R = await self._adrive(self._failed(exc, args, kwargs), args, kwargs)
-            return answer
-        flow = None if self._results_stand else self._succeeded(result, args, kwargs)
-        kept: R = result if flow is None else await self._adrive(flow, args, kwargs)
-        return kept
+        async def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                result = await fn(*args, **kwargs)
+                if direct and hasattr(result, "__await__"):
+                    refuse_awaitable(fn, result)
+            except Exception as exc:
+                box: list[Any] = [None]
+                answer = failed(exc, args, kwargs, box)
+                return await adrive(answer, box, fn, args, kwargs, SYSTEM_CLOCK)  # type: ignore[no-any-return]
+            if stand:
+                return result
+            box = [None]
+            replace = succeeded(result, args, kwargs, box)
+            if replace is None:
+                return result
+            return await adrive(replace, box, fn, args, kwargs, SYSTEM_CLOCK)  # type: ignore[no-any-return]
 
-    # `outcome` may hold an alternative's exception, whose context is the failure the flow
-    # re-raises: dropped on the way out, so no reference cycle runs through this frame.
+        return shell(wrapped)
 
-    def _drive(self, flow: Flow, args: Args, kwargs: Kwargs) -> Any:
-        outcome: Any = None  # the first send starts the flow
-        try:
-            while True:
-                alt = flow.send(outcome)
-                if alt.kind == ACALL:
-                    raise TypeError(self._sync_with_async_message())
-                outcome = _call(alt, args, kwargs)
-        except StopIteration as stop:
-            return stop.value
-        finally:
-            del outcome
-
-    async def _adrive(self, flow: Flow, args: Args, kwargs: Kwargs) -> Any:
-        outcome: Any = None
-        try:
-            while True:
-                outcome = await _acall(flow.send(outcome), args, kwargs)
-        except StopIteration as stop:
-            return stop.value
-        finally:
-            del outcome
-
-
-def _call(alt: Alternative, args: Args, kwargs: Kwargs) -> Outcome:
-    try:
-        value = alt.target(*args, **kwargs)
-        if hasattr(value, "__await__"):
-            refuse_awaitable(alt.target, value, direct=True)
-    except Exception as exc:
-        return False, exc
-    return True, value
-
-
-async def _acall(alt: Alternative, args: Args, kwargs: Kwargs) -> Outcome:
-    try:
-        value = alt.target(*args, **kwargs)
-        return True, (await value if alt.kind == ACALL else value)
-    except Exception as exc:
-        return False, exc
+    _wrap = sync_twin(_awrap, "_wrap", adrive="drive")

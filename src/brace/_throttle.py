@@ -13,22 +13,25 @@ sending requests that would fail anyway, yet keep probing with a few.
 
 from __future__ import annotations
 
-import math
 import random
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
-from typing import TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from brace import _validate
 from brace._budget import SlidingCount
+from brace._calls import AwaitableResultError, calls_user_code, refuse_awaitable, shell
 from brace._clock import Clock
 from brace._errors import ConfigError, RateLimitedError
 from brace._events import CallRejected, emit
-from brace._policy import Args, AwaitableResultError, Kwargs, Policy, refuse_awaitable
+from brace._policy import Policy
+from brace._unasync import IS_ASYNC, sync_twin
+from brace._validate import ExceptionFilter
 
 __all__ = ["Throttle", "ThrottleCore"]
 
+P = ParamSpec("P")
 R = TypeVar("R")
 
 
@@ -96,19 +99,16 @@ class Throttle(Policy):
         *,
         k: float = 2.0,
         window: float | timedelta = 120.0,
-        on: type[BaseException]
-        | tuple[type[BaseException], ...]
-        | Callable[[BaseException], object] = Exception,
+        on: ExceptionFilter = Exception,
         rng: random.Random | None = None,
         clock: Clock | None = None,
     ) -> None:
         super().__init__(name)
-        if not isinstance(k, int | float) or isinstance(k, bool) or not math.isfinite(k) or k < 1:
-            raise ConfigError(f"k={k!r} is not allowed; expected a finite number >= 1")
+        factor = _validate.number("k", k, minimum=1.0)
         if rng is not None and not isinstance(rng, random.Random):
             raise ConfigError(f"rng={rng!r} is not allowed; expected None or a random.Random")
         seconds = _validate.duration("window", window, allow_zero=False)
-        self.k = float(k)
+        self.k = factor
         self.window = seconds
         self._refused = _validate.exception_matcher("on", on)
         self._rng = random.Random() if rng is None else rng  # noqa: S311 - not security-sensitive
@@ -155,24 +155,22 @@ class Throttle(Policy):
             accepted = not self._refused(exc)
             self._core.answered(self._clock.monotonic(), accepted=accepted)
 
-    def _run(self, fn: Callable[..., R], args: Args, kwargs: Kwargs) -> R:
-        self._admit()
-        try:
-            result = fn(*args, **kwargs)
-            if hasattr(result, "__await__"):
-                refuse_awaitable(fn, result)
-        except BaseException as exc:
-            self._settle(exc)
-            raise
-        self._settle(None)
-        return result
+    def _awrap(self, fn: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:
+        admit, settle = self._admit, self._settle
+        direct = not IS_ASYNC and calls_user_code(fn)
 
-    async def _arun(self, fn: Callable[..., Awaitable[R]], args: Args, kwargs: Kwargs) -> R:
-        self._admit()
-        try:
-            result = await fn(*args, **kwargs)
-        except BaseException as exc:
-            self._settle(exc)
-            raise
-        self._settle(None)
-        return result
+        async def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
+            admit()
+            try:
+                result = await fn(*args, **kwargs)
+                if direct and hasattr(result, "__await__"):
+                    refuse_awaitable(fn, result)
+            except BaseException as exc:
+                settle(exc)
+                raise
+            settle(None)
+            return result
+
+        return shell(wrapped)
+
+    _wrap = sync_twin(_awrap, "_wrap")

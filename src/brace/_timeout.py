@@ -25,15 +25,17 @@ import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Generic, ParamSpec, Protocol, TypeVar
+from typing import Any, ClassVar, ParamSpec, TypeVar
 
 from brace import _validate
+from brace._calls import refuse_awaitable, shell
 from brace._clock import Clock, SystemClock
 from brace._deadline import _CURRENT, Expiry, Source, check_deadline
 from brace._errors import BulkheadFullError, TimeoutExceededError
 from brace._events import BulkheadFull, TimedOut, emit
-from brace._policy import Args, Kwargs, Policy, refuse_awaitable, shell
+from brace._policy import Args, Kwargs, Policy
 from brace._waiting import Alarm, block_until
+from brace._workers import Job, submit
 
 __all__ = ["Timeout", "TimeoutMetrics"]
 
@@ -90,6 +92,8 @@ class Timeout(Policy):
             of loop time.
     """
 
+    _guards_deadline: ClassVar[bool] = True
+
     def __init__(
         self,
         seconds: float | timedelta,
@@ -141,7 +145,7 @@ class Timeout(Policy):
                     return None, self.seconds, None
                 return None, max(left, 0.0), cur
         clock = self._clock
-        mine = Expiry(clock.monotonic() + self.seconds, self.seconds, clock, cur, "timeout", self)
+        mine = Expiry(clock.monotonic() + self.seconds, self.seconds, clock, cur, "timeout")
         return mine, self.seconds, None
 
     def _timed_out_error(self, applied: Expiry | None) -> TimeoutExceededError:
@@ -162,54 +166,39 @@ class Timeout(Policy):
 
     # -- asyncio ----------------------------------------------------------------------
 
-    async def _arun(self, fn: Callable[..., Awaitable[R]], args: Args, kwargs: Kwargs) -> R:
-        mine, limit, applied = self._bound()
-        alarm: Alarm | None = None
-        if not self._system:
-            alarm = Alarm(asyncio.get_running_loop(), self._clock)
-            if alarm.on_loop:
-                alarm = None  # loop time is this clock's: asyncio.timeout's own timer is exact
-        token = None if mine is None else _CURRENT.set(mine)
-        try:
-            # Under a clock the loop does not keep, the scope has no timer of its own: the
-            # alarm expires it, so cancellation stays structured either way.
-            async with asyncio.timeout(limit if alarm is None else None) as scope:
-                if alarm is not None:
-                    alarm.start(alarm.now() + limit, functools.partial(_expire, scope))
-                return await fn(*args, **kwargs)
-        except TimeoutError:
-            if scope.expired():
-                raise self._timed_out_error(applied) from None
-            raise
-        finally:
-            if token is not None:
-                _CURRENT.reset(token)
-            if alarm is not None:
-                alarm.cancel()
-
-    def _awrap(self, fn: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:
-        if not self._system:
-            return super()._awrap(fn)
-        name, seconds, timed_out = self.name, self.seconds, self._timed_out_error
-        monotonic, clock, current = self._clock.monotonic, self._clock, _CURRENT
+    def _awrap(  # noqa: C901 - one flat shell: a helper call would cost on every call
+        self, fn: Callable[P, Awaitable[R]]
+    ) -> Callable[P, Coroutine[Any, Any, R]]:
+        name, seconds, timed_out, clock = (
+            self.name,
+            self.seconds,
+            self._timed_out_error,
+            self._clock,
+        )
+        monotonic, current, system = clock.monotonic, _CURRENT, self._system
 
         async def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
-            # Inlined _arun for the system clock: the common case pays one contextvar read.
+            # The bound is worked out inline (see `_bound`): the common case pays one
+            # contextvar read.
             outer = current.get()
             limit, mine = seconds, True
             if outer is not None:
                 check_deadline(name)
                 left = outer.left()
                 if left < seconds:
-                    mine = False  # the enclosing bound stays in force inside: see _bound
+                    mine = False  # the enclosing bound stays in force inside
                     if outer.source == "deadline":
                         limit = left
+            # Under a clock the loop does not keep, the scope has no timer of its own: an
+            # alarm expires it, so cancellation stays structured either way.
+            alarm = None if system else _alarm(clock)
             token = None
             if mine:  # this timeout is the tighter: a deadline for the call
-                now = monotonic()
-                token = current.set(Expiry(now + seconds, seconds, clock, outer, "timeout", self))
+                token = current.set(Expiry(monotonic() + seconds, seconds, clock, outer, "timeout"))
             try:
-                async with asyncio.timeout(limit) as scope:
+                async with asyncio.timeout(limit if alarm is None else None) as scope:
+                    if alarm is not None:
+                        alarm.start(alarm.now() + limit, functools.partial(_expire, scope))
                     return await fn(*args, **kwargs)
             except TimeoutError:
                 if scope.expired():
@@ -218,12 +207,25 @@ class Timeout(Policy):
             finally:
                 if token is not None:
                     current.reset(token)
+                if alarm is not None:
+                    alarm.cancel()
 
         return shell(wrapped)
 
     # -- threads ----------------------------------------------------------------------
 
-    def _run(self, fn: Callable[..., R], args: Args, kwargs: Kwargs) -> R:
+    def _wrap(self, fn: Callable[P, R]) -> Callable[P, R]:
+        name, run = self.name, self._run_on_worker
+
+        def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
+            if _CURRENT.get() is not None:
+                check_deadline(name)
+            return run(fn, args, kwargs)
+
+        return shell(wrapped)
+
+    def _run_on_worker(self, fn: Callable[..., R], args: Args, kwargs: Kwargs) -> R:
+        """Run ``fn(*args, **kwargs)`` on a worker thread and wait for it, at most the limit."""
         mine, limit, applied = self._bound()
         context = contextvars.copy_context()
         if mine is not None:
@@ -299,150 +301,11 @@ class Timeout(Policy):
         )
 
 
+def _alarm(clock: Clock) -> Alarm | None:
+    """An alarm for a scope under ``clock``, or None when the running loop keeps its time."""
+    alarm = Alarm(asyncio.get_running_loop(), clock)
+    return None if alarm.on_loop else alarm
+
+
 def _expire(scope: asyncio.Timeout) -> None:
     scope.reschedule(asyncio.get_running_loop().time())
-
-
-# -- the worker threads behind sync timeouts ---------------------------------------------
-
-#: Idle worker threads kept for reuse, and how long (real seconds) one waits for work.
-MAX_IDLE_WORKERS = 32
-IDLE_SECONDS = 30.0
-
-
-class _OnDone(Protocol):
-    def __call__(self, *, abandoned: bool) -> None: ...
-
-
-class Job(Generic[R]):
-    """One sync call handed to a worker thread, and its outcome.
-
-    ``lock`` orders the worker's "started" and "finished" against the
-    caller's "withdrawn" (it stopped waiting before the job started: the job
-    never runs) and "abandoned" (it stopped waiting while the job ran).
-    ``on_done(abandoned)`` runs once, after a job that started has finished.
-    """
-
-    __slots__ = (
-        "abandoned",
-        "args",
-        "context",
-        "done",
-        "error",
-        "finished",
-        "fn",
-        "kwargs",
-        "lock",
-        "on_done",
-        "result",
-        "started",
-        "withdrawn",
-    )
-
-    def __init__(
-        self,
-        context: contextvars.Context,
-        fn: Callable[..., R],
-        args: Args,
-        kwargs: Kwargs,
-        on_done: _OnDone,
-    ) -> None:
-        self.context = context
-        self.fn = fn
-        self.args = args
-        self.kwargs = kwargs
-        self.on_done = on_done
-        self.lock = threading.Lock()
-        self.done = threading.Lock()  # released when the outcome is ready
-        self.done.acquire()
-        self.started = self.finished = self.withdrawn = self.abandoned = False
-        self.result: R | None = None
-        self.error: BaseException | None = None
-
-    def execute(self) -> None:
-        with self.lock:
-            if self.withdrawn:
-                return
-            self.started = True
-        try:
-            self.result = self.context.run(self.fn, *self.args, **self.kwargs)
-        except BaseException as exc:  # handed to the caller's thread as is
-            self.error = exc
-        with self.lock:
-            self.finished = True
-            abandoned = self.abandoned
-            if abandoned:
-                self.result = self.error = None  # dropped: nobody is waiting
-        self.on_done(abandoned=abandoned)
-        if not abandoned:
-            self.done.release()
-
-    def outcome(self) -> R:
-        error = self.error
-        if error is None:
-            return self.result  # type: ignore[return-value]
-        self.error = None
-        try:
-            raise error
-        finally:
-            del error  # no reference cycle through this frame in the traceback
-
-
-class _Worker:
-    """A daemon thread that runs jobs, parking between them (so a hung call never blocks exit)."""
-
-    __slots__ = ("job", "wake")
-
-    def __init__(self, job: Job[Any]) -> None:
-        self.job: Job[Any] | None = job
-        self.wake = threading.Lock()
-        self.wake.acquire()
-        threading.Thread(target=self._loop, name="brace-timeout-worker", daemon=True).start()
-
-    def _loop(self) -> None:
-        while (job := self.job) is not None:
-            self.job = None
-            job.execute()
-            del job
-            self._park()
-
-    def _park(self) -> None:
-        # A wake-up sent after we stopped waiting for it (see below) must not wake the next park.
-        self.wake.acquire(blocking=False)
-        with _POOL_LOCK:
-            if len(_IDLE) >= MAX_IDLE_WORKERS:
-                return
-            _IDLE.append(self)
-        if self.wake.acquire(timeout=IDLE_SECONDS):
-            return
-        with _POOL_LOCK:
-            if self in _IDLE:  # nobody picked us: retire
-                _IDLE.remove(self)
-                return
-        # Picked: `submit` hands over the job before taking us off the list, so it is here,
-        # and the wake-up follows unless the submitter was interrupted before sending it.
-        while self.job is None:
-            self.wake.acquire(timeout=IDLE_SECONDS)
-
-
-_POOL_LOCK = threading.Lock()
-_IDLE: list[_Worker] = []
-
-
-def submit(job: Job[Any]) -> None:
-    """Run ``job`` on an idle worker thread, or on a new one.
-
-    The job is handed over before the worker leaves the idle list, so an
-    interrupt (Ctrl-C) in between never strands a worker without its job.
-    """
-    with _POOL_LOCK:
-        if _IDLE:
-            worker: _Worker | None = _IDLE[-1]
-            worker.job = job  # type: ignore[union-attr]
-            _IDLE.pop()
-        else:
-            worker = None
-    if worker is None:
-        _Worker(job)
-    else:
-        worker.wake.release()

@@ -18,11 +18,13 @@ from brace._errors import ConfigError
 
 __all__ = [
     "MAX_SECONDS",
+    "ExceptionFilter",
     "ExceptionMatcher",
     "clock",
     "duration",
     "exception_matcher",
     "name",
+    "number",
     "optional_duration",
     "positive_int",
     "positive_number",
@@ -31,6 +33,12 @@ __all__ = [
 
 #: A classifier for exceptions: returns True when the exception matches.
 ExceptionMatcher = Callable[[BaseException], bool]
+
+#: What ``on``, ``record`` and ``ignore`` accept: exception types, a tuple of them, or a
+#: predicate taking the exception.
+ExceptionFilter = (
+    type[BaseException] | tuple[type[BaseException], ...] | Callable[[BaseException], object]
+)
 
 #: The longest finite duration accepted (about 292 years): a thread can block for at most
 #: `threading.TIMEOUT_MAX`, so a longer wait would fail with OverflowError at call time.
@@ -42,6 +50,25 @@ _CONTROL_FLOW_NAMES = "KeyboardInterrupt, SystemExit, GeneratorExit, asyncio.Can
 
 def _is_number(value: object) -> TypeGuard[float | int]:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _as_float(param: str, value: float, allowed: str) -> float:
+    """``float(value)``; an int beyond float range is out of range, not an OverflowError."""
+    try:
+        return float(value)
+    except OverflowError:
+        raise ConfigError(f"{param}={value!r} is out of range; expected {allowed}") from None
+
+
+def number(param: str, value: object, *, minimum: float, allow_inf: bool = False) -> float:
+    """A number (not a bool) at least ``minimum``, finite unless ``allow_inf``; as a float."""
+    allowed = f"a {'' if allow_inf else 'finite '}number >= {minimum:g}"
+    if not _is_number(value):
+        raise ConfigError(f"{param}={value!r} is not a number; expected {allowed}")
+    result = _as_float(param, value, allowed)
+    if math.isnan(result) or result < minimum or (math.isinf(result) and not allow_inf):
+        raise ConfigError(f"{param}={value!r} is out of range; expected {allowed}")
+    return result
 
 
 def duration(
@@ -59,7 +86,7 @@ def duration(
     if isinstance(value, timedelta):
         seconds = value.total_seconds()
     elif _is_number(value):
-        seconds = float(value)
+        seconds = _as_float(param, value, "a finite number of seconds")
     else:
         raise ConfigError(
             f"{param}={value!r} is not a duration; expected seconds as a number "
@@ -93,12 +120,13 @@ def optional_duration(
     return duration(param, value, allow_zero=allow_zero)
 
 
-def positive_int(param: str, value: object, *, minimum: int = 1) -> int:
-    """An ``int`` (not a bool) at least ``minimum``."""
+def positive_int(param: str, value: object, *, minimum: int = 1, maximum: int | None = None) -> int:
+    """An ``int`` (not a bool) from ``minimum`` to ``maximum`` (no upper bound if None)."""
+    allowed = f"an int >= {minimum}" if maximum is None else f"an int from {minimum} to {maximum:_}"
     if not isinstance(value, int) or isinstance(value, bool):
-        raise ConfigError(f"{param}={value!r} is not an integer; expected an int >= {minimum}")
-    if value < minimum:
-        raise ConfigError(f"{param}={value!r} is out of range; expected an int >= {minimum}")
+        raise ConfigError(f"{param}={value!r} is not an integer; expected {allowed}")
+    if value < minimum or (maximum is not None and value > maximum):
+        raise ConfigError(f"{param}={value!r} is out of range; expected {allowed}")
     return value
 
 
@@ -107,20 +135,24 @@ def positive_number(param: str, value: object, *, minimum: float = 0.0) -> float
     allowed = f"a finite number >= {minimum:g}" if minimum > 0 else "a finite number > 0"
     if not _is_number(value):
         raise ConfigError(f"{param}={value!r} is not a number; expected {allowed}")
-    if math.isnan(value) or math.isinf(value) or value <= 0 or value < minimum:
+    result = _as_float(param, value, allowed)
+    if math.isnan(result) or math.isinf(result) or result <= 0 or result < minimum:
         raise ConfigError(f"{param}={value!r} is out of range; expected {allowed}")
-    return float(value)
+    return result
 
 
 def probability(param: str, value: object, *, allow_zero: bool = True) -> float:
     """A number in [0, 1] (or (0, 1] with ``allow_zero=False``)."""
     allowed = "[0, 1]" if allow_zero else "(0, 1]"
-    if not _is_number(value) or math.isnan(value):
+    if not _is_number(value):
         raise ConfigError(f"{param}={value!r} is not a number; expected a number in {allowed}")
-    low_ok = value >= 0 if allow_zero else value > 0
-    if not (low_ok and value <= 1):
+    result = _as_float(param, value, f"a number in {allowed}")
+    if math.isnan(result):
+        raise ConfigError(f"{param}={value!r} is not a number; expected a number in {allowed}")
+    low_ok = result >= 0 if allow_zero else result > 0
+    if not (low_ok and result <= 1):
         raise ConfigError(f"{param}={value!r} is out of range; expected a number in {allowed}")
-    return float(value)
+    return result
 
 
 def name(param: str, value: object) -> str:
@@ -134,6 +166,13 @@ def clock(param: str, value: object) -> Clock:
     """A `brace.Clock` (monotonic, wall, sleep, asleep); ``None`` means the system clock."""
     if value is None:
         return SYSTEM_CLOCK
+    # A class passes the runtime Protocol check (its methods are attributes), but its
+    # methods are unbound: `clock=VirtualClock` would fail on first use, not here.
+    if isinstance(value, type):
+        raise ConfigError(
+            f"{param}={value!r} is a class, not a clock; expected None (the system clock) "
+            "or a brace.Clock instance, such as brace.testing.VirtualClock() (called)"
+        )
     if not isinstance(value, Clock):
         raise ConfigError(
             f"{param}={value!r} is not allowed; expected None (the system clock) or a "

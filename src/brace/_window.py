@@ -32,6 +32,9 @@ __all__ = [
     "WindowSnapshot",
 ]
 
+#: The largest `CountWindow`: its ring holds one int per call (use a TimeWindow beyond).
+MAX_COUNT_WINDOW = 1_000_000
+
 #: Outcome bit: the call failed.
 FAILED = 1
 #: Outcome bit: the call took longer than the breaker's ``slow_call_duration``.
@@ -127,7 +130,9 @@ class CountWindow:
     size: int
 
     def __init__(self, size: int) -> None:
-        object.__setattr__(self, "size", _validate.positive_int("size", size))
+        object.__setattr__(
+            self, "size", _validate.positive_int("size", size, maximum=MAX_COUNT_WINDOW)
+        )
 
     def create(self) -> CountRing:
         """A new, empty ring for this window."""

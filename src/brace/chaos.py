@@ -28,19 +28,23 @@ from __future__ import annotations
 import copy
 import os
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Final, Generic, TypeVar
+from typing import Any, ClassVar, Final, Generic, ParamSpec, TypeVar
 
 from brace import _validate
+from brace._calls import calls_user_code, refuse_awaitable, shell
 from brace._clock import Clock
+from brace._deadline import _CURRENT, check_deadline
 from brace._errors import ConfigError
 from brace._events import Event, emit
-from brace._policy import Args, Kwargs, Policy, refuse_awaitable
+from brace._policy import Policy
+from brace._unasync import IS_ASYNC, sync_twin
 
 __all__ = ["Fault", "Injected", "Latency", "Result", "env"]
 
+P = ParamSpec("P")
 R = TypeVar("R")
 T = TypeVar("T")
 
@@ -82,6 +86,8 @@ class _Chaos(Policy, Generic[T]):
     (`Fault`), return seconds to sleep before the call (`Latency`), or return
     ``_ANSWER`` to answer ``_answer`` instead of the call (`Result`).
     """
+
+    _guards_deadline: ClassVar[bool] = True
 
     _kind = ""
     _answer: Any = None
@@ -128,27 +134,27 @@ class _Chaos(Policy, Generic[T]):
             emit(self._listeners, Injected(self.name, self._kind))
         return self._inject()
 
-    def _run(self, fn: Callable[..., R], args: Args, kwargs: Kwargs) -> R:
-        pause = self._decide()
-        if pause is not None:
-            if pause < 0.0:
-                answer: R = self._answer
-                return answer
-            self._clock.sleep(pause)
-        result = fn(*args, **kwargs)
-        if hasattr(result, "__await__"):
-            refuse_awaitable(fn, result)
-        return result
+    def _awrap(self, fn: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:
+        name, decide, clock, policy = self.name, self._decide, self._clock, self
+        direct = not IS_ASYNC and calls_user_code(fn)
 
-    async def _arun(self, fn: Callable[..., Awaitable[R]], args: Args, kwargs: Kwargs) -> R:
-        pause = self._decide()
-        if pause is None:
-            return await fn(*args, **kwargs)
-        if pause >= 0.0:
-            await self._clock.asleep(pause)
-            return await fn(*args, **kwargs)
-        answer: R = self._answer
-        return answer
+        async def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
+            if _CURRENT.get() is not None:
+                check_deadline(name)
+            pause = decide()
+            if pause is not None:
+                if pause < 0.0:
+                    answer: R = policy._answer
+                    return answer
+                await clock.asleep(pause)
+            result = await fn(*args, **kwargs)
+            if direct and hasattr(result, "__await__"):
+                refuse_awaitable(fn, result)
+            return result
+
+        return shell(wrapped)
+
+    _wrap = sync_twin(_awrap, "_wrap", asleep="sleep")
 
     def _config(self) -> dict[str, object]:
         return {"rate": self.rate}
@@ -189,7 +195,10 @@ class Fault(_Chaos[BaseException | Callable[[], BaseException]]):
         except Exception:
             # Some exceptions cannot be rebuilt from their args; raise the one we have.
             fresh = template.with_traceback(None)
-        raise fresh
+        try:
+            raise fresh
+        finally:
+            del fresh, template  # no reference cycle through this frame in the traceback
 
     def _config(self) -> dict[str, object]:
         return {"exception": self.exception, "rate": self.rate}

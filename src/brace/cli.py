@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -23,11 +24,14 @@ from typing import TextIO
 
 from brace._errors import ConfigError
 from brace.sim._contention import ContentionResult, run_contention
+from brace.sim._explain import explain
 from brace.sim._html import MissingExtraError, render_html
 from brace.sim._report import (
     CONTENTION_HEADERS,
+    DEPENDENCY_HEADERS,
     TABLE_HEADERS,
     contention_rows,
+    dependency_rows,
     table_rows,
     to_json,
 )
@@ -37,6 +41,10 @@ from brace.sim._scenario import CONTENTION_VARIANTS, Contention, builtin_scenari
 __all__ = ["main"]
 
 EXIT_USAGE = 2
+#: Columns of names rather than figures: aligned left.
+_TEXT_COLUMNS = frozenset({"strategy", "dependency"})
+#: Columns the table may use when the output is not a terminal.
+_PIPED_WIDTH = 120
 
 
 class _UsageError(Exception):
@@ -75,6 +83,14 @@ def _parser() -> argparse.ArgumentParser:
         "--clients",
         metavar="N[,N...]",
         help="contention: the client counts to sweep, e.g. 10,50,100",
+    )
+    sim.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="simulate up to N strategies at once, each in its own process; the figures "
+        "are the same as with --jobs 1 (default: 1)",
     )
     sim.add_argument("--html", type=Path, metavar="FILE", help="write a report with plots")
     sim.add_argument("--json", type=Path, metavar="FILE", help="write every figure as JSON")
@@ -120,10 +136,15 @@ def _print_table(title: str, headers: Sequence[str], rows: list[tuple[str, ...]]
         return
     table = Table(title=title)
     for index, header in enumerate(headers):
-        table.add_column(header, justify="left" if index == 0 else "right")
+        left = index == 0 or header in _TEXT_COLUMNS
+        table.add_column(header, justify="left" if left else "right", no_wrap=True)
     for row in rows:
         table.add_row(*row)
-    Console().print(table)
+    console = Console()
+    if not console.is_terminal:
+        # Piped into a file or a pager: rich would assume 80 columns and truncate headers.
+        console = Console(width=_PIPED_WIDTH)
+    console.print(table)
 
 
 def _plain_table(
@@ -133,7 +154,7 @@ def _plain_table(
     out.write(title + "\n")
     for row in (tuple(headers), *rows):
         cells = [
-            c.ljust(w) if i == 0 else c.rjust(w)
+            c.ljust(w) if i == 0 or headers[i] in _TEXT_COLUMNS else c.rjust(w)
             for i, (c, w) in enumerate(zip(row, widths, strict=True))
         ]
         out.write("  ".join(cells).rstrip() + "\n")
@@ -143,6 +164,8 @@ def _run(args: argparse.Namespace) -> SimulationResult | ContentionResult:
     scenario = load_scenario(args.scenario)
     if args.runs is not None and args.runs < 1:
         raise _UsageError(f"--runs {args.runs}: expected an integer >= 1")
+    if args.jobs < 1:
+        raise _UsageError(f"--jobs {args.jobs}: expected an integer >= 1")
     show = not args.quiet and sys.stderr.isatty()
     if isinstance(scenario, Contention):
         if args.strategy:
@@ -162,7 +185,12 @@ def _run(args: argparse.Namespace) -> SimulationResult | ContentionResult:
         raise _UsageError("--clients applies to the contention scenario only")
     with _progress(show, scenario.name) as progress:
         return simulate(
-            scenario, args.strategy, seed=args.seed, runs=args.runs or 1, progress=progress
+            scenario,
+            args.strategy,
+            seed=args.seed,
+            runs=args.runs or 1,
+            jobs=args.jobs,
+            progress=progress,
         )
 
 
@@ -184,10 +212,16 @@ def _report(result: SimulationResult | ContentionResult) -> None:
     if isinstance(result, ContentionResult):
         title = f"{result.scenario.name} (seed {result.seed}, mean of {result.runs} runs)"
         _print_table(title, CONTENTION_HEADERS, contention_rows(result))
-        return
-    scenario = result.scenario
-    title = f"{scenario.name}: {scenario.description} (seed {result.seed})"
-    _print_table(title, TABLE_HEADERS, table_rows(result))
+    else:
+        scenario = result.scenario
+        title = f"{scenario.name}: {scenario.description} (seed {result.seed})"
+        _print_table(title, TABLE_HEADERS, table_rows(result))
+        per_dependency = dependency_rows(result)
+        if per_dependency:
+            _print_table("per dependency", DEPENDENCY_HEADERS, per_dependency)
+    sentences = explain(result)
+    if sentences:
+        sys.stdout.write("\n" + "\n".join(textwrap.fill(s, width=100) for s in sentences) + "\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -42,9 +42,16 @@ from brace.integrations._samples import METRICS, Metric, samples
 
 if TYPE_CHECKING:
     from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
-    from opentelemetry.trace import TracerProvider
+    from opentelemetry.trace import Span, TracerProvider
 
-__all__ = ["RESEND_COUNT", "Instrumentation", "instrument", "record_resend", "span_event"]
+__all__ = [
+    "RESEND_COUNT",
+    "Instrumentation",
+    "instrument",
+    "record_resend",
+    "request_hook",
+    "span_event",
+]
 
 #: The OpenTelemetry HTTP semantic convention attribute for a resent request.
 RESEND_COUNT = "http.request.resend_count"
@@ -221,19 +228,42 @@ def instrument(
     return handle
 
 
-def record_resend(resend_count: int) -> None:
-    """Mark the current span as a resent HTTP request (for brace's HTTP integrations).
+def record_resend(resend_count: int | None = None, span: Span | None = None) -> None:
+    """Mark an HTTP attempt's span with ``http.request.resend_count`` when it is a resend.
 
-    Sets ``http.request.resend_count`` (OpenTelemetry's HTTP semantic
-    conventions) on the current span, when `instrument` is in effect and
-    ``resend_count >= 1``: the first attempt carries no count. Call it inside
-    the span of the attempt, with the number of times the request was sent
-    before. Without OpenTelemetry installed or instrumented it does nothing.
+    Sets the attribute (OpenTelemetry's HTTP semantic conventions) when the
+    count is at least 1: the first attempt carries none.
+
+    Args:
+        resend_count: Attempts made before this one. Default: read from the
+            request brace's HTTP integration is sending
+            (`brace.http.current_request`); nothing happens outside one.
+        span: The attempt's span. Default: the current span, and only while
+            `instrument` is in effect, so a library may call this freely.
     """
-    if resend_count < 1 or not _ACTIVE:
+    if span is None and not _ACTIVE:
         return
-    from opentelemetry import trace  # noqa: PLC0415 - optional dependency
+    if resend_count is None:
+        from brace._http_request import current_request  # noqa: PLC0415 - only when asked
 
-    span = trace.get_current_span()
+        request = current_request()
+        resend_count = 0 if request is None else request.resend_count
+    if resend_count < 1:
+        return
+    if span is None:
+        from opentelemetry import trace  # noqa: PLC0415 - optional dependency
+
+        span = trace.get_current_span()
     if span.is_recording():
         span.set_attribute(RESEND_COUNT, resend_count)
+
+
+def request_hook(span: Span, *_: object) -> None:
+    """A request hook for OpenTelemetry's HTTP client instrumentations (httpx, requests, aiohttp).
+
+    Their hooks run inside each attempt's span, inside brace's retries, so
+    the span of a resent request gets ``http.request.resend_count``::
+
+        HTTPXClientInstrumentor().instrument(request_hook=otel.request_hook)
+    """
+    record_resend(span=span)

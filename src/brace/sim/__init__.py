@@ -7,7 +7,8 @@ strategy, availability, latency, load on the dependency and time to recover.
 
 * Dependency: `Service` with `Constant`, `Exponential`, `LogNormal` or
   `Empirical` latency and incidents `Outage`, `Brownout`, `ErrorBurst`,
-  `CapacityDrop`.
+  `CapacityDrop`; several named `Dependency` entries when the service calls
+  more than one, each request (a `Request` for one user) calling one of them.
 * Load: `OpenLoop` (Poisson, with `Spike` windows) or `ClosedLoop`.
 * `Scenario` ties them together; `load_scenario` reads a built-in or a TOML file.
 * `simulate` runs it per strategy (built-in names or ``module:function``
@@ -18,11 +19,12 @@ strategy, availability, latency, load on the dependency and time to recover.
 from brace import _public
 from brace.sim._contention import ContentionPoint, ContentionResult, run_contention
 from brace.sim._load import ClosedLoop, OpenLoop, Spike
-from brace.sim._metrics import StrategyResult, TimelinePoint
+from brace.sim._metrics import BreakerTransition, IncidentFigures, StrategyResult, TimelinePoint
 from brace.sim._model import (
     Brownout,
     CapacityDrop,
     Constant,
+    Dependency,
     DependencyError,
     Empirical,
     ErrorBurst,
@@ -30,6 +32,7 @@ from brace.sim._model import (
     LogNormal,
     Outage,
     OverloadedError,
+    Request,
     Service,
 )
 from brace.sim._runner import SimulationResult, simulate
@@ -40,10 +43,19 @@ from brace.sim._scenario import (
     builtin_scenarios,
     load_scenario,
 )
-from brace.sim._strategies import BUILTIN, StrategyContext, StrategyError
+from brace.sim._strategies import (
+    BUILTIN,
+    DEFAULT_STRATEGIES,
+    STATIC_ANSWER,
+    StrategyContext,
+    StrategyError,
+)
 
 __all__ = [
     "BUILTIN",
+    "DEFAULT_STRATEGIES",
+    "STATIC_ANSWER",
+    "BreakerTransition",
     "Brownout",
     "CapacityDrop",
     "ClosedLoop",
@@ -51,14 +63,17 @@ __all__ = [
     "Contention",
     "ContentionPoint",
     "ContentionResult",
+    "Dependency",
     "DependencyError",
     "Empirical",
     "ErrorBurst",
     "Exponential",
+    "IncidentFigures",
     "LogNormal",
     "OpenLoop",
     "Outage",
     "OverloadedError",
+    "Request",
     "Scenario",
     "ScenarioError",
     "Service",

@@ -1,125 +1,72 @@
-"""The ``--html`` report: matplotlib plots embedded in one self-contained file.
+"""The ``--html`` report: one self-contained page that explains itself.
 
-matplotlib comes with the ``cli`` extra (``pip install brace[cli]``); it is
-imported only when a report is drawn, with the non-interactive Agg backend.
+It opens with sentences saying what happened (`brace.sim._explain`), then
+the table with a line per column saying what it measures, then every plot
+(inlined as base64 PNG) with a sentence saying how to read it, and the
+exact list of circuit breaker transitions. No script, no external resource.
 """
 
 from __future__ import annotations
 
 import base64
 import html
-import io
-from typing import Any
+from collections.abc import Sequence
 
 from brace.sim._contention import ContentionResult
-from brace.sim._report import CONTENTION_HEADERS, TABLE_HEADERS, contention_rows, table_rows
+from brace.sim._explain import explain
+from brace.sim._plots import PLOT_CAPTIONS, MissingExtraError, render_pngs
+from brace.sim._report import (
+    CONTENTION_HEADERS,
+    DEPENDENCY_HEADERS,
+    TABLE_HEADERS,
+    contention_rows,
+    dependency_rows,
+    table_rows,
+)
 from brace.sim._runner import SimulationResult
 
-__all__ = ["MissingExtraError", "render_html", "render_pngs"]
+__all__ = ["COLUMN_NOTES", "MissingExtraError", "render_html", "render_pngs"]
 
-_BREAKER_LEVEL = {"closed": 0, "half_open": 1, "open": 2, "forced_open": 2, "disabled": 0}
+#: One sentence per table column, shown under the tables.
+COLUMN_NOTES = {
+    "strategy": "The policy the simulated callers used (see the simulator guide for each).",
+    "dependency": "Which of the service's dependencies the requests called.",
+    "served": "Requests that got an answer: fresh from the dependency or from a fallback.",
+    "fresh": "Requests the dependency itself answered (the success rate).",
+    "degraded": "Requests a fallback answered instead: a remembered answer or a static one.",
+    "p50": "Median time a caller waited for its request, failures included.",
+    "p99": "Time the slowest 1% of callers waited, failures included.",
+    "amplification": (
+        "Attempts that reached the dependency per request: above 1x retries add load, "
+        "below 1x a breaker or a bulkhead spared it calls."
+    ),
+    "incident load": (
+        "Attempts per second reaching the dependency during the incident, relative to "
+        "before it: the load a strategy puts on a dependency that is trying to recover."
+    ),
+    "recovery": (
+        "Seconds from the end of the incident until the fresh answers are back within 5 "
+        "points of their level before it (and stay there for 5 s)."
+    ),
+    "served in incident": "Requests answered (fresh or degraded) among those that arrived "
+    "during the incident.",
+    "clients": "Clients each writing one row once.",
+    "calls": "Write calls the server handled, mean per run.",
+    "completion": "Time until every client had written, mean per run.",
+}
 
-
-class MissingExtraError(RuntimeError):
-    """An optional dependency of the report (matplotlib) is not installed."""
-
-
-def _pyplot() -> Any:
-    try:
-        import matplotlib as mpl  # noqa: PLC0415 - optional, imported only to draw
-
-        mpl.use("Agg")
-        import matplotlib.pyplot as plt  # noqa: PLC0415
-    except ImportError:
-        raise MissingExtraError(
-            "the HTML report needs matplotlib: pip install 'brace[cli]'"
-        ) from None
-    return plt
-
-
-def _png(fig: Any) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    fig.clf()
-    return buf.getvalue()
-
-
-def _series(result: SimulationResult, metric: str) -> dict[str, tuple[list[int], list[float]]]:
-    out = {}
-    for name, r in result.strategies.items():
-        xs, ys = [], []
-        for p in r.timeline:
-            value = getattr(p, metric)
-            if metric == "breaker":
-                value = None if value is None else _BREAKER_LEVEL.get(value, 0)
-            if value is not None:
-                xs.append(p.t)
-                ys.append(float(value))
-        out[name] = (xs, ys)
-    return out
-
-
-_PLOTS = (
-    ("success_rate", "success_rate", "Success rate of requests started each second", "share"),
-    ("attempts", "attempts", "Load on the dependency: attempts per second", "attempts/s"),
-    ("latency", "latency_p99", "Latency p99 of requests started each second", "seconds"),
-    ("breaker", "breaker", "Circuit breaker state (0 closed, 1 half-open, 2 open)", "state"),
+_STYLE = (
+    "body{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;"
+    "color:#222;line-height:1.45}"
+    "table{border-collapse:collapse;margin:1em 0}td,th{padding:.3em .8em;"
+    "border-bottom:1px solid #ddd;text-align:right}td:first-child,th:first-child{text-align:left}"
+    "img{max-width:100%}figure{margin:2em 0}figcaption{color:#444;font-size:.95em}"
+    "dt{font-weight:600}dd{margin:0 0 .4em 1.5em}.lesson{background:#f4f7fb;padding:.6em 1em;"
+    "border-left:4px solid #1565c0}details{margin:1em 0}code{font-size:.9em}"
 )
 
 
-def render_pngs(result: SimulationResult | ContentionResult) -> dict[str, bytes]:
-    """The report's plots as PNG bytes, by name (also used to build the docs)."""
-    plt = _pyplot()
-    if isinstance(result, ContentionResult):
-        return _contention_pngs(plt, result)
-    pngs = {}
-    incident = result.scenario.incident()
-    for key, metric, title, unit in _PLOTS:
-        series = _series(result, metric)
-        if not any(xs for xs, _ in series.values()):
-            continue
-        fig, ax = plt.subplots(figsize=(9, 3.2))
-        if incident is not None:
-            ax.axvspan(*incident, color="tab:red", alpha=0.12, label="incident")
-        for name, (xs, ys) in series.items():
-            if xs:
-                ax.plot(xs, ys, label=name, linewidth=1.4, drawstyle="steps-post")
-        ax.set_title(title)
-        ax.set_xlabel("simulated seconds")
-        ax.set_ylabel(unit)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize="small", ncol=3)
-        pngs[key] = _png(fig)
-        plt.close(fig)
-    return pngs
-
-
-def _contention_pngs(plt: Any, result: ContentionResult) -> dict[str, bytes]:
-    pngs = {}
-    for key, attr, title, unit, scale in (
-        ("calls", "calls", "Write calls at the server (mean per run)", "calls", 1.0),
-        ("completion", "completion_seconds", "Time until every client wrote", "ms", 1000.0),
-    ):
-        fig, ax = plt.subplots(figsize=(7, 3.6))
-        for variant in result.scenario.variants:
-            points = [p for p in result.sweep if p.strategy == variant]
-            ax.plot(
-                [p.clients for p in points],
-                [getattr(p, attr) * scale for p in points],
-                marker="o",
-                label=variant,
-            )
-        ax.set_title(title)
-        ax.set_xlabel("clients")
-        ax.set_ylabel(unit)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize="small")
-        pngs[key] = _png(fig)
-        plt.close(fig)
-    return pngs
-
-
-def _table(headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+def _table(headers: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
     body = "".join(
         "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows
@@ -127,33 +74,70 @@ def _table(headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-_STYLE = (
-    "body{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto;color:#222}"
-    "table{border-collapse:collapse}td,th{padding:.3em .8em;border-bottom:1px solid #ddd;"
-    "text-align:right}td:first-child,th:first-child{text-align:left}img{max-width:100%}"
-)
+def _notes(headers: tuple[str, ...]) -> str:
+    items = "".join(
+        f"<dt>{html.escape(h)}</dt><dd>{html.escape(COLUMN_NOTES[h])}</dd>"
+        for h in headers
+        if h in COLUMN_NOTES
+    )
+    return f"<details open><summary>What the columns mean</summary><dl>{items}</dl></details>"
+
+
+def _figures(pngs: dict[str, bytes]) -> str:
+    return "".join(
+        f'<figure><img alt="{html.escape(key)}" src="data:image/png;base64,'
+        f'{base64.b64encode(data).decode("ascii")}">'
+        f"<figcaption>{html.escape(PLOT_CAPTIONS.get(key, ''))}</figcaption></figure>"
+        for key, data in pngs.items()
+    )
+
+
+def _transitions(result: SimulationResult) -> str:
+    parts = []
+    for name, r in result.strategies.items():
+        if not r.transitions:
+            continue
+        rows = [
+            (str(tr.run), f"{tr.t:.3f} s", tr.policy, f"{tr.old} -> {tr.new}", tr.reason)
+            for tr in r.transitions
+        ]
+        parts.append(
+            f"<details><summary>{html.escape(name)}: {len(rows)} breaker transitions"
+            "</summary>"
+            + _table(("run", "time", "breaker", "change", "reason"), rows)
+            + "</details>"
+        )
+    if not parts:
+        return ""
+    return (
+        "<h2>Breaker transitions</h2><p>Every state change of every circuit breaker, at the "
+        "virtual time it happened (run 0 is the first seed).</p>" + "".join(parts)
+    )
 
 
 def render_html(result: SimulationResult | ContentionResult) -> str:
-    """One self-contained HTML page: the table and every plot inlined as base64 PNG."""
+    """One self-contained HTML page: what happened, the table, every plot, each explained."""
     pngs = render_pngs(result)
+    name, description = result.scenario.name, result.scenario.description
     if isinstance(result, ContentionResult):
-        name, description = result.scenario.name, result.scenario.description
-        table = _table(CONTENTION_HEADERS, contention_rows(result))
+        tables = _table(CONTENTION_HEADERS, contention_rows(result)) + _notes(CONTENTION_HEADERS)
         meta = f"seed {result.seed}, mean of {result.runs} runs per point"
+        extra = ""
     else:
-        name, description = result.scenario.name, result.scenario.description
-        table = _table(TABLE_HEADERS, table_rows(result))
+        tables = _table(TABLE_HEADERS, table_rows(result))
+        per_dependency = dependency_rows(result)
+        if per_dependency:
+            tables += "<h2>Per dependency</h2>" + _table(DEPENDENCY_HEADERS, per_dependency)
+        headers = TABLE_HEADERS + (DEPENDENCY_HEADERS[1:] if per_dependency else ())
+        tables += _notes(tuple(dict.fromkeys(headers)))
         meta = f"seed {result.seed}, {result.runs} run(s) per strategy"
-    images = "".join(
-        f'<p><img alt="{html.escape(key)}" src="data:image/png;base64,'
-        f'{base64.b64encode(data).decode("ascii")}"></p>'
-        for key, data in pngs.items()
-    )
+        extra = _transitions(result)
+    lesson = "".join(f"<p>{html.escape(s)}</p>" for s in explain(result))
     return (
-        "<!doctype html><html><head><meta charset='utf-8'>"
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
         f"<title>brace simulate: {html.escape(name)}</title><style>{_STYLE}</style></head>"
         f"<body><h1>brace simulate: {html.escape(name)}</h1>"
         f"<p>{html.escape(description)}</p><p><small>{html.escape(meta)}</small></p>"
-        f"{table}{images}</body></html>"
+        f"<h2>What happened</h2><div class='lesson'>{lesson}</div>"
+        f"<h2>Figures</h2>{tables}<h2>Plots</h2>{_figures(pngs)}{extra}</body></html>"
     )

@@ -1,25 +1,15 @@
-"""The modelled dependency: servers, a FIFO queue, latency, errors and incidents.
+"""The modelled dependency, described: servers, queue, latency, errors and incidents.
 
-`Service` is the frozen description; `Dependency` is one run's live state on
-a virtual event loop. A call that reaches the dependency is an *attempt*. It
-starts service at once if a server is free, waits in the FIFO queue
-otherwise, or is refused if a bounded queue is full. Service takes a latency
-sample (times the brownout factor) and then succeeds or fails with the error
-rate in force when it started.
-
-The server never learns that a client gave up: an attempt abandoned by a
-timeout keeps its place in the queue and its server until its service time
-is over. That is what lets retries pile doomed work onto an overloaded
-dependency and keep it overloaded after the trigger has gone.
+`Service` is the frozen description of one dependency; `Dependency` names one
+and gives it a share of the requests, for scenarios whose service calls
+several. `Request` is what a simulated caller asks for. The live state of a
+service during a run is in `brace.sim._live`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import bisect
 import math
 import random
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -40,7 +30,9 @@ __all__ = [
     "LogNormal",
     "Outage",
     "OverloadedError",
+    "Request",
     "Service",
+    "check_incident",
 ]
 
 
@@ -247,122 +239,46 @@ class Service:
             check_incident(incident)
 
 
-@dataclass(frozen=True, slots=True)
-class _Conditions:
-    servers: int
-    error_rate: float
-    latency_factor: float
-    down: bool
-    hang: bool
-
-
-def _conditions_at(service: Service, t: float) -> _Conditions:
-    servers, error_rate, factor, down, hang = service.servers, service.error_rate, 1.0, False, False
-    for inc in service.incidents:
-        if not inc.at <= t < inc.at + inc.duration:
-            continue
-        if isinstance(inc, Outage):
-            down, hang = True, hang or inc.hang
-        elif isinstance(inc, Brownout):
-            factor *= inc.latency_factor
-        elif isinstance(inc, ErrorBurst):
-            error_rate = max(error_rate, inc.rate)
-        else:
-            servers = min(servers, inc.servers)
-    return _Conditions(servers, error_rate, factor, down, hang)
-
-
-def _refused() -> DependencyError:
-    return DependencyError("connection refused: the dependency is down")
-
-
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Dependency:
-    """One run's live state of a `Service` on a virtual event loop.
+    """One of several dependencies a scenario's service calls, and its share of the requests.
 
-    ``call`` is the protected function the strategies wrap. Incidents switch
-    the conditions at their boundaries through loop timers, so an attempt
-    pays nothing to learn what is in force.
+    Each logical request calls exactly one dependency, chosen at random with
+    probability ``share / (sum of shares)``; the strategy's policy is built
+    once per dependency (so each has its own breaker, bulkhead, ...).
+
+    Args:
+        name: Shown in reports and passed to strategies as ``ctx.dependency``. Required.
+        service: The modelled dependency. Required.
+        share: Relative share of the requests that call it (> 0). Default 1.
     """
 
-    def __init__(
-        self,
-        service: Service,
-        loop: asyncio.AbstractEventLoop,
-        rng: random.Random,
-        on_attempt: Callable[[float], None],
-    ) -> None:
-        self._loop = loop
-        self._rng = rng.random
-        self._sample = service.latency.sampler(rng)
-        self._limit = math.inf if service.queue is None else service.queue
-        self._on_attempt = on_attempt
-        self._queue: deque[asyncio.Future[None]] = deque()
-        self.busy = 0
-        self._busy_since = loop.time()
-        self._busy_area = 0.0
-        self._apply(_conditions_at(service, loop.time()))
-        edges = sorted({t for i in service.incidents for t in (i.at, i.at + i.duration)})
-        for edge in edges[bisect.bisect_right(edges, loop.time()) :]:
-            loop.call_at(edge, self._apply, _conditions_at(service, edge))
+    name: str
+    service: Service
+    share: float = 1.0
 
-    def _apply(self, conditions: _Conditions) -> None:
-        self.servers = conditions.servers
-        self._error_rate = conditions.error_rate
-        self._factor = conditions.latency_factor
-        self._down = conditions.down
-        self._hang = conditions.hang
-        self._drain()
+    def __post_init__(self) -> None:
+        _validate.name("name", self.name)
+        _validate.positive_number("share", self.share)
+
+
+class Request(int):
+    """What one logical request asks a dependency for: the answer for user number ``user``.
+
+    The simulated dependency answers with the request object itself, so the
+    simulator tells a fresh answer (``answer is request``) from one a
+    fallback served (a `brace.LastGood` value remembered from another
+    request, or a static value). Requests for the same user compare equal and
+    hash alike (a request is the int of its user), so a `brace.LastGood`
+    keyed by the call's arguments (its default) remembers answers per user.
+    """
+
+    __slots__ = ()
 
     @property
-    def queued(self) -> int:
-        """Attempts waiting for a server, including ones their client has abandoned."""
-        return len(self._queue)
+    def user(self) -> int:
+        """The user this request is for."""
+        return int(self)
 
-    def busy_seconds(self) -> float:
-        """Server-seconds of work done so far (for utilisation)."""
-        return self._busy_area + self.busy * (self._loop.time() - self._busy_since)
-
-    def _set_busy(self, busy: int) -> None:
-        now = self._loop.time()
-        self._busy_area += self.busy * (now - self._busy_since)
-        self._busy_since = now
-        self.busy = busy
-
-    async def call(self) -> None:
-        """One attempt: returns on success, raises `DependencyError` on failure."""
-        loop = self._loop
-        self._on_attempt(loop.time())
-        if self._down:
-            if self._hang:
-                await loop.create_future()
-            raise _refused()
-        done = loop.create_future()
-        if self.busy < self.servers:
-            self._start(done)
-        elif len(self._queue) < self._limit:
-            self._queue.append(done)
-        else:
-            raise OverloadedError("the dependency's queue is full")
-        await done
-
-    def _start(self, done: asyncio.Future[None]) -> None:
-        self._set_busy(self.busy + 1)
-        failed = self._rng() < self._error_rate
-        self._loop.call_at(
-            self._loop.time() + self._sample() * self._factor, self._finish, done, failed
-        )
-
-    def _finish(self, done: asyncio.Future[None], failed: bool) -> None:
-        self._set_busy(self.busy - 1)
-        if not done.done():
-            # Work still in service when an outage begins is lost with the connection.
-            if failed or self._down:
-                done.set_exception(DependencyError("error response from the dependency"))
-            else:
-                done.set_result(None)
-        self._drain()
-
-    def _drain(self) -> None:
-        queue = self._queue
-        while queue and self.busy < self.servers:
-            self._start(queue.popleft())
+    def __repr__(self) -> str:
+        return f"Request(user={int(self)})"

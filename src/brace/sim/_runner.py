@@ -1,25 +1,23 @@
-"""Run a scenario: each strategy against the modelled dependency, in virtual time.
+"""Run a scenario: each strategy against the modelled dependencies, in virtual time.
 
 Every run gets its own `VirtualEventLoop` and `VirtualClock`, and random
 sources derived from the seed by purpose, so every strategy sees the same
-arrivals and the same service times for the same seed (common random
-numbers), and a run is reproducible to the last digit.
+arrivals, users, routes and service times for the same seed (common random
+numbers), and a run is reproducible to the last digit. Strategies are
+independent of each other, so ``jobs > 1`` runs them in separate processes
+and the figures are the same to the last digit.
 """
 
 from __future__ import annotations
 
-import asyncio
-import random
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import brace
-from brace.sim._load import start_load
 from brace.sim._metrics import Recorder, StrategyResult, summarise
-from brace.sim._model import Dependency
+from brace.sim._once import RunSpec, simulate_once
 from brace.sim._scenario import Scenario
-from brace.sim._strategies import Strategy, StrategyContext, adapt, find_breaker, members, resolve
+from brace.sim._strategies import Strategy, adapt, resolve
 from brace.testing import VirtualClock, run
 
 __all__ = ["Progress", "SimulationResult", "simulate"]
@@ -38,82 +36,50 @@ class SimulationResult:
     strategies: dict[str, StrategyResult]
 
 
-def _rng(seed: int, purpose: str) -> random.Random:
-    # String seeds hash with SHA-512 in random.seed: stable across processes and versions.
-    return random.Random(f"brace-sim:{seed}:{purpose}")  # noqa: S311 - a model, not security
+def _factories(wanted: Sequence[str | Callable[..., brace.Policy]]) -> dict[str, Strategy]:
+    factories: dict[str, Strategy] = {}
+    for item in wanted:
+        if isinstance(item, str):
+            factories[item] = resolve(item)
+        else:
+            factories[getattr(item, "__name__", repr(item))] = adapt(item)
+    return factories
 
 
-async def _simulate_once(
+def _simulate_strategy(
     scenario: Scenario,
+    name: str,
+    factory: Strategy,
     *,
-    strategy: Strategy,
-    seed: int,
-    rec: Recorder,
-    clock: VirtualClock,
-    tick: Callable[[int], None],
-) -> None:
-    loop = asyncio.get_running_loop()
-    dep = Dependency(scenario.service, loop, _rng(seed, "service"), rec.attempt)
-    ctx = StrategyContext(
-        clock=clock, rng=_rng(seed, "strategy"), attempt_timeout=scenario.attempt_timeout
-    )
-    policy = strategy(ctx)
-    call = policy(dep.call)
-    breaker = find_breaker(policy)
-    bounded = any(isinstance(p, brace.Timeout) for p in members(policy))
-    limit = scenario.client_timeout
-    record = rec.request
-    in_flight: set[asyncio.Task[None]] = set()
-    deadline, timeout = brace.deadline, asyncio.timeout
+    base: int,
+    runs: int,
+    progress: Progress | None,
+) -> StrategyResult:
+    names = [d.name for d in scenario.routes()]
+    recs = [Recorder(scenario.duration) for _ in names]
+    for index in range(runs):
+        for rec in recs:
+            rec.runs += 1
+        clock = VirtualClock()
 
-    async def request() -> None:
-        start = loop.time()
-        ok = False
-        try:
-            # brace policies honour the deadline (a Timeout shrinks to it, a retry never
-            # sleeps past it); the asyncio timeout bounds policies that do not.
-            with deadline(limit, clock=clock):
-                if bounded:
-                    await call()
-                else:
-                    async with timeout(limit):
-                        await call()
-            ok = True
-        except Exception:  # noqa: S110 - every failure of the call is an outcome to count
-            pass
-        record(start, loop.time() - start, ok)
+        def tick(second: int, index: int = index) -> None:
+            if progress is not None:
+                progress(name, (index + (second + 1) / recs[0].seconds) / runs)
 
-    def spawn(coro: Coroutine[Any, Any, None]) -> None:
-        task = loop.create_task(coro)
-        in_flight.add(task)
-        task.add_done_callback(in_flight.discard)
+        spec = RunSpec(
+            scenario=scenario, factory=factory, seed=base + index, run_index=index, clock=clock
+        )
+        run(simulate_once(spec, recs, tick), clock)
+    incident = scenario.incident()
+    if len(recs) == 1:
+        return summarise(name, recs[0], incident)
+    per = {n: summarise(n, rec, incident) for n, rec in zip(names, recs, strict=True)}
+    return summarise(name, Recorder.merge(recs, scenario.duration), incident, per)
 
-    busy_at: list[float] = [0.0]
 
-    def sample_second(second: int) -> None:
-        busy = dep.busy_seconds()
-        sample_busy, busy_at[0] = busy - busy_at[0], busy
-        rec.sample(second, dep.busy + dep.queued, dep.queued, sample_busy, dep.servers)
-        if breaker is not None:
-            rec.breaker_state(second, breaker.state.value.lower())
-        tick(second)
-
-    for second in range(rec.seconds):
-        loop.call_at(float(second + 1), sample_second, second)
-    start_load(
-        scenario.load,
-        loop=loop,
-        rng=_rng(seed, "arrivals"),
-        request=request,
-        spawn=spawn,
-        end=scenario.duration,
-    )
-    stop = loop.create_future()
-    loop.call_at(float(rec.seconds), stop.set_result, None)
-    await stop
-    # Let the requests already sent finish; their timeouts bound this.
-    while in_flight:
-        await asyncio.gather(*in_flight)
+def _strategy_by_name(scenario: Scenario, name: str, base: int, runs: int) -> StrategyResult:
+    # The entry point of a worker process: strategies cross the process boundary by name.
+    return _simulate_strategy(scenario, name, resolve(name), base=base, runs=runs, progress=None)
 
 
 def simulate(
@@ -122,6 +88,7 @@ def simulate(
     *,
     seed: int | None = None,
     runs: int = 1,
+    jobs: int = 1,
     progress: Progress | None = None,
 ) -> SimulationResult:
     """Simulate ``scenario`` once per strategy and return every strategy's figures.
@@ -135,37 +102,56 @@ def simulate(
         seed: Seed for every random number. Default: the scenario's.
         runs: Runs per strategy with seeds ``seed, seed+1, ...``; the figures
             pool them. Default 1.
-        progress: Called with ``(strategy, fraction done)`` as the run advances.
+        jobs: Strategies simulated at once, each in its own process (>= 1).
+            The figures do not depend on it. Factories given as callables
+            always run in this process. Default 1.
+        progress: Called with ``(strategy, fraction done)`` as the run advances
+            (with ``jobs > 1``: once per strategy, when it is done).
 
     Raises:
         StrategyError: a strategy that cannot be imported.
     """
     wanted = list(scenario.strategies if strategies is None else strategies)
-    factories: dict[str, Strategy] = {}
-    for item in wanted:
-        if isinstance(item, str):
-            factories[item] = resolve(item)
-        else:
-            factories[getattr(item, "__name__", repr(item))] = adapt(item)
+    factories = _factories(wanted)  # resolves every name first: errors before any work
     base = scenario.seed if seed is None else seed
+    by_name = [n for n in wanted if isinstance(n, str)]
     results: dict[str, StrategyResult] = {}
+    if jobs > 1 and len(by_name) > 1:
+        results.update(
+            _in_processes(scenario, by_name, base=base, runs=runs, jobs=jobs, progress=progress)
+        )
     for name, factory in factories.items():
-        rec = Recorder(scenario.duration)
-        for index in range(runs):
-            rec.runs += 1
-            clock = VirtualClock()
-
-            def tick(
-                second: int, name: str = name, index: int = index, rec: Recorder = rec
-            ) -> None:
-                if progress is not None:
-                    progress(name, (index + (second + 1) / rec.seconds) / runs)
-
-            run(
-                _simulate_once(
-                    scenario, strategy=factory, seed=base + index, rec=rec, clock=clock, tick=tick
-                ),
-                clock,
+        if name not in results:
+            results[name] = _simulate_strategy(
+                scenario, name, factory, base=base, runs=runs, progress=progress
             )
-        results[name] = summarise(name, rec, scenario.incident())
-    return SimulationResult(scenario=scenario, seed=base, runs=runs, strategies=results)
+    ordered = {name: results[name] for name in factories}
+    return SimulationResult(scenario=scenario, seed=base, runs=runs, strategies=ordered)
+
+
+def _in_processes(
+    scenario: Scenario,
+    names: list[str],
+    *,
+    base: int,
+    runs: int,
+    jobs: int,
+    progress: Progress | None,
+) -> dict[str, StrategyResult]:
+    # Imported here: most runs use one process, and these imports cost start-up time.
+    from concurrent.futures import ProcessPoolExecutor, as_completed  # noqa: PLC0415
+    from multiprocessing import get_context  # noqa: PLC0415
+
+    # "spawn": a fresh interpreter per worker, safe whatever threads this process runs.
+    results: dict[str, StrategyResult] = {}
+    context = get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(jobs, len(names)), mp_context=context) as pool:
+        pending = {
+            pool.submit(_strategy_by_name, scenario, name, base, runs): name for name in names
+        }
+        for future in as_completed(pending):
+            name = pending[future]
+            results[name] = future.result()
+            if progress is not None:
+                progress(name, len(results) / len(names))
+    return results

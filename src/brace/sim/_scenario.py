@@ -17,9 +17,16 @@ from pathlib import Path
 from brace import _validate
 from brace._errors import ConfigError
 from brace.sim._load import ClosedLoop, Load, OpenLoop
-from brace.sim._model import Service
-from brace.sim._strategies import BUILTIN
-from brace.sim._toml import ScenarioError, Table, parse_contention, parse_load, parse_service
+from brace.sim._model import Dependency, Service
+from brace.sim._strategies import DEFAULT_STRATEGIES
+from brace.sim._toml import (
+    ScenarioError,
+    Table,
+    parse_contention,
+    parse_dependencies,
+    parse_load,
+    parse_service,
+)
 
 __all__ = ["Contention", "Scenario", "ScenarioError", "builtin_scenarios", "load_scenario"]
 
@@ -28,39 +35,68 @@ CONTENTION_VARIANTS = ("none", "exponential", "equal", "full", "decorrelated")
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Scenario:
-    """A dependency, a load and a run length, simulated once per strategy.
+    """A service calling one or more dependencies under a load, simulated once per strategy.
+
+    Give exactly one of ``service`` (one dependency) and ``dependencies``
+    (several: each request calls one of them, chosen by its share).
 
     Args:
         name: Shown in reports. Required.
         load: `OpenLoop` or `ClosedLoop`. Required.
-        service: The modelled dependency. Required.
+        service: The modelled dependency, when there is one.
+        dependencies: `Dependency` entries, when the service calls several.
         description: One line for reports. Default ``""``.
         duration: Simulated seconds of arrivals (> 0). Default 180.
         seed: Default seed for its random numbers. Default 1.
         client_timeout: Seconds a caller waits for one logical request,
-            retries included (> 0). Default 2.0.
+            retries and waiting for a worker included (> 0). Default 2.0.
         attempt_timeout: Seconds per attempt, given to strategies (> 0). Default 0.5.
-        strategies: Names run when none are asked for. Default: the built-ins.
+        workers: The calling service's shared pool of workers: each request
+            holds one for its whole life and waits in line for one when all
+            are busy. Default ``None``: no pool (no limit).
+        users: Each request is for one of this many users, drawn uniformly
+            (what a `brace.LastGood` remembers answers by). Default 1000.
+        strategies: Names run when none are asked for. Default: `DEFAULT_STRATEGIES`
+            (every built-in but ``bulkhead``).
     """
 
     name: str
     load: Load
-    service: Service
+    service: Service | None = None
+    dependencies: tuple[Dependency, ...] = ()
     description: str = ""
     duration: float = 180.0
     seed: int = 1
     client_timeout: float = 2.0
     attempt_timeout: float = 0.5
-    strategies: tuple[str, ...] = tuple(BUILTIN)
+    workers: int | None = None
+    users: int = 1000
+    strategies: tuple[str, ...] = DEFAULT_STRATEGIES
 
     def __post_init__(self) -> None:
         _validate.duration("duration", self.duration, allow_zero=False)
         _validate.duration("client_timeout", self.client_timeout, allow_zero=False)
         _validate.duration("attempt_timeout", self.attempt_timeout, allow_zero=False)
+        _validate.positive_int("users", self.users)
+        if self.workers is not None:
+            _validate.positive_int("workers", self.workers)
+        if (self.service is None) == (not self.dependencies):
+            raise ConfigError(
+                "expected exactly one of service= (one dependency) and dependencies= (several)"
+            )
+        names = [d.name for d in self.dependencies]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"dependencies={names!r}: expected distinct names")
+
+    def routes(self) -> tuple[Dependency, ...]:
+        """Every dependency with its share; a single ``service`` is named ``"dependency"``."""
+        if self.service is not None:
+            return (Dependency(name="dependency", service=self.service),)
+        return self.dependencies
 
     def incident(self) -> tuple[float, float] | None:
         """``(start, end)`` spanning every incident and load spike, or None if there is none."""
-        spans = [(i.at, i.at + i.duration) for i in self.service.incidents]
+        spans = [(i.at, i.at + i.duration) for d in self.routes() for i in d.service.incidents]
         if isinstance(self.load, OpenLoop):
             spans += [(s.at, s.at + s.duration) for s in self.load.spikes]
         if not spans:
@@ -165,13 +201,21 @@ def parse_scenario(text: str, where: str) -> Scenario | Contention:
     description = root.string("description", "")
     duration = root.seconds("duration", 180.0, positive=True)
     seed = root.integer("seed", 1, minimum=0)
-    strategies = root.strings("strategies", tuple(BUILTIN))
+    strategies = root.strings("strategies", DEFAULT_STRATEGIES)
     client = root.table("client")
     client_timeout = client.seconds("timeout", 2.0, positive=True)
     attempt_timeout = client.seconds("attempt_timeout", 0.5, positive=True)
+    workers = client.integer("workers", None)
     client.finish()
-    load: OpenLoop | ClosedLoop = parse_load(root.table("load", required=True))
-    service = parse_service(root.table("service", required=True), root.tables("incidents"))
+    load_table = root.table("load", required=True)
+    users = load_table.integer("users", 1000)
+    load: OpenLoop | ClosedLoop = parse_load(load_table)
+    service: Service | None = None
+    dependencies: tuple[Dependency, ...] = ()
+    if "dependencies" in data:
+        dependencies = parse_dependencies(root)
+    else:
+        service = parse_service(root.table("service", required=True), root.tables("incidents"))
     root.finish()
     with root.context():
         return Scenario(
@@ -181,7 +225,10 @@ def parse_scenario(text: str, where: str) -> Scenario | Contention:
             seed=seed,
             client_timeout=client_timeout,
             attempt_timeout=attempt_timeout,
+            workers=workers,
+            users=users,
             strategies=strategies,
             load=load,
             service=service,
+            dependencies=dependencies,
         )

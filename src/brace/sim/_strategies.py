@@ -7,8 +7,14 @@ logical request with the scenario's client timeout (a `brace.deadline` plus
 an asyncio timeout for policies that ignore deadlines).
 
 Built-ins, from least to most careful: ``no-retry``, ``naive-retry``,
-``backoff``, ``jitter`` and ``brace`` (the recommended pipeline). Any other
-name of the form ``module:function`` is imported.
+``backoff``, ``jitter``, ``bulkhead`` (isolation only), ``breaker`` (budgeted
+retries and a circuit breaker, no fallback) and ``brace`` (the recommended
+pipeline, with a fallback chain). Any other name of the form
+``module:function`` is imported.
+
+The protected call takes one argument, a `brace.sim.Request`, and answers
+with that same object; a fallback answers with something else, which is
+how the simulator counts degraded answers.
 """
 
 from __future__ import annotations
@@ -24,33 +30,61 @@ from brace._errors import ConfigError
 from brace.sim._model import DependencyError
 from brace.testing import VirtualClock
 
-__all__ = ["BUILTIN", "Strategy", "StrategyContext", "StrategyError", "resolve"]
+__all__ = [
+    "BUILTIN",
+    "DEFAULT_MAX_CONCURRENT",
+    "DEFAULT_STRATEGIES",
+    "STATIC_ANSWER",
+    "Strategy",
+    "StrategyContext",
+    "StrategyError",
+    "resolve",
+]
 
 
 class StrategyError(ConfigError):
     """A strategy name that is neither built in nor an importable ``module:function``."""
 
 
+#: `StrategyContext.max_concurrent` for a scenario without a worker pool.
+DEFAULT_MAX_CONCURRENT = 50
+
+
 @dataclass(frozen=True, slots=True)
 class StrategyContext:
     """What a strategy factory may use to build its policy for one run.
 
+    The factory is called once per dependency per run: in a scenario whose
+    service calls several dependencies, each gets its own policy.
+
     Attributes:
         clock: The run's virtual clock: pass it as ``clock=`` to every policy
-            that reads time or waits (retry, breaker, budget). Timeouts need no
-            clock: the event loop's own timers already run in virtual time.
+            that reads time or waits (retry, breaker, budget, bulkhead,
+            LastGood). Timeouts need no clock: the event loop's own timers
+            already run in virtual time.
         rng: A seeded random source for jitter; use it for reproducible runs.
         attempt_timeout: The scenario's suggested limit per attempt, in seconds.
         retryable: The exceptions worth retrying: the dependency's errors and timeouts.
+        dependency: The name of the dependency this policy protects (a good
+            name for its breaker and bulkhead). ``"dependency"`` when there is one.
+        max_concurrent: A suggested `brace.Bulkhead` limit for this
+            dependency: an even share of the caller's worker pool, or
+            `DEFAULT_MAX_CONCURRENT` when the scenario has no pool.
     """
 
     clock: VirtualClock
     rng: random.Random
     attempt_timeout: float
     retryable: tuple[type[BaseException], ...] = (DependencyError, TimeoutError)
+    dependency: str = "dependency"
+    max_concurrent: int = DEFAULT_MAX_CONCURRENT
 
 
 Strategy = Callable[[StrategyContext], brace.Policy]
+
+#: What the ``brace`` strategy's fallback answers when nothing fresher is remembered
+#: (the seed's "popular products" for a personalised page).
+STATIC_ANSWER = "popular"
 
 
 def no_retry(ctx: StrategyContext) -> brace.Policy:
@@ -91,13 +125,20 @@ def jitter(ctx: StrategyContext) -> brace.Policy:
     return _exponential(ctx, brace.Backoff.exponential(initial=0.1, max_delay=2.0, jitter="full"))
 
 
-def recommended(ctx: StrategyContext) -> brace.Policy:
-    """The recommended pipeline: budgeted jittered retry, circuit breaker, timeout per attempt.
+def bulkhead(ctx: StrategyContext) -> brace.Policy:
+    """One attempt through a `Bulkhead` of its own per dependency, bounded by the attempt timeout.
 
-    The retry budget caps retries at 10% of first attempts (plus one per
-    second), so retries cannot multiply an overload; the breaker stops
-    sending while the dependency is failing and probes it every 5 s.
+    Calls beyond ``ctx.max_concurrent`` at once are refused at once, so one
+    hanging dependency holds at most that many of the caller's workers.
     """
+    return brace.pipeline(
+        brace.Bulkhead(ctx.dependency, max_concurrent=ctx.max_concurrent, clock=ctx.clock),
+        brace.Timeout(ctx.attempt_timeout),
+    )
+
+
+def _careful(ctx: StrategyContext) -> list[brace.Policy]:
+    # Retry -> breaker -> bulkhead -> timeout: the recommended order, outermost first.
     retry = brace.Retry(
         attempts=3,
         backoff=brace.Backoff.exponential(initial=0.1, max_delay=2.0, jitter="full"),
@@ -107,15 +148,42 @@ def recommended(ctx: StrategyContext) -> brace.Policy:
         clock=ctx.clock,
     )
     breaker = brace.CircuitBreaker(
-        "dependency",
+        ctx.dependency,
         failure_rate=0.5,
         minimum_calls=20,
         window=brace.TimeWindow(seconds=5),
         open_for=5.0,
         half_open_calls=5,
+        # A full bulkhead is this caller shedding load, not the dependency failing:
+        # counted as a failure, a burst would open the breaker and shed far more.
+        ignore=(brace.BulkheadFullError,),
         clock=ctx.clock,
     )
-    return brace.pipeline(retry, breaker, brace.Timeout(ctx.attempt_timeout))
+    isolate = brace.Bulkhead(ctx.dependency, max_concurrent=ctx.max_concurrent, clock=ctx.clock)
+    return [retry, breaker, isolate, brace.Timeout(ctx.attempt_timeout)]
+
+
+def breaker(ctx: StrategyContext) -> brace.Policy:
+    """The recommended pipeline without its fallback: budgeted retry, breaker, bulkhead, timeout.
+
+    The retry budget caps retries at 10% of first attempts (plus one per
+    second), so retries cannot multiply an overload; the breaker stops
+    sending while the dependency is failing and probes it every 5 s; the
+    bulkhead caps concurrent attempts. What the dependency cannot answer fails.
+    """
+    return brace.pipeline(*_careful(ctx))
+
+
+def recommended(ctx: StrategyContext) -> brace.Policy:
+    """The recommended pipeline: `breaker`'s protection behind a fallback chain.
+
+    A failed request is answered from `brace.LastGood` (the last fresh answer
+    for the same user, up to 5 minutes old), else with a static answer
+    (`STATIC_ANSWER`): personalised, then cached, then popular.
+    """
+    remembered = brace.LastGood(max_age=300, max_entries=100_000, clock=ctx.clock)
+    fallback = brace.Fallback([remembered, STATIC_ANSWER])
+    return brace.pipeline(fallback, *_careful(ctx))
 
 
 BUILTIN: dict[str, Strategy] = {
@@ -123,8 +191,15 @@ BUILTIN: dict[str, Strategy] = {
     "naive-retry": naive_retry,
     "backoff": backoff,
     "jitter": jitter,
+    "bulkhead": bulkhead,
+    "breaker": breaker,
     "brace": recommended,
 }
+
+
+#: What a scenario runs when it names no strategies: every built-in but ``bulkhead``,
+#: which only differs from ``no-retry`` when the caller has a worker pool.
+DEFAULT_STRATEGIES = ("no-retry", "naive-retry", "backoff", "jitter", "breaker", "brace")
 
 
 def resolve(name: str) -> Strategy:
@@ -189,3 +264,8 @@ def find_breaker(policy: brace.Policy) -> brace.CircuitBreaker | None:
         if isinstance(member, brace.CircuitBreaker):
             return member
     return None
+
+
+def is_bounded(policy: brace.Policy) -> bool:
+    """Whether ``policy`` has a `brace.Timeout`, which honours the request's deadline."""
+    return any(isinstance(p, brace.Timeout) for p in members(policy))

@@ -18,6 +18,7 @@ from brace.sim._model import (
     Brownout,
     CapacityDrop,
     Constant,
+    Dependency,
     Empirical,
     ErrorBurst,
     Exponential,
@@ -28,7 +29,14 @@ from brace.sim._model import (
     Service,
 )
 
-__all__ = ["ScenarioError", "Table", "parse_contention", "parse_load", "parse_service"]
+__all__ = [
+    "ScenarioError",
+    "Table",
+    "parse_contention",
+    "parse_dependencies",
+    "parse_load",
+    "parse_service",
+]
 
 T = TypeVar("T")
 
@@ -255,15 +263,36 @@ def _incident(table: Table) -> Incident:
 def parse_service(table: Table, incidents: list[Table]) -> Service:
     """``[service]`` and the ``[[incidents]]`` on its timeline."""
     with table.context():
+        # No latency table: the Service default (exponential, mean 50 ms).
+        latency = (
+            _latency(table.table("latency")) if "latency" in table._data else Exponential(0.05)
+        )
         service = Service(
             servers=table.integer("servers", 10),
             queue=table.integer("queue", None, minimum=0),
-            latency=_latency(table.table("latency")),
+            latency=latency,
             error_rate=table.number("error_rate", 0.0),
             incidents=tuple(_incident(t) for t in incidents),
         )
     table.finish()
     return service
+
+
+def parse_dependencies(root: Table) -> tuple[Dependency, ...]:
+    """``[dependencies.NAME]`` tables: a service each, with ``share`` and its own ``incidents``."""
+    table = root.table("dependencies")
+    if not table._data:
+        raise root.fail("dependencies", "at least one [dependencies.NAME] table", {})
+    found = []
+    for name in list(table._data):
+        sub = table.table(name)
+        share = sub.number("share", 1.0)
+        incidents = sub.tables("incidents")
+        service = parse_service(sub, incidents)
+        with sub.context():
+            found.append(Dependency(name=name, service=service, share=share))
+    table.finish()
+    return tuple(found)
 
 
 def parse_contention(root: Table, cls: type[T]) -> T:

@@ -18,6 +18,11 @@ Timers live in a heap of ``(when, sequence, handle)`` tuples, which the heap
 compares in C (asyncio's own heap calls a Python ``__lt__`` per comparison),
 and equal times run in the order they were scheduled, so a simulation's
 result is deterministic.
+
+Performance only: outside debug mode, ``call_soon`` and ``call_at`` set their
+handles' fields themselves (`_Handle`, `_TimerHandle`: asyncio's fields,
+without its per-handle debug check and calls), and timers cancel with a lean
+``cancel``: the simulator creates a few handles per simulated request.
 """
 
 from __future__ import annotations
@@ -27,8 +32,9 @@ import concurrent.futures
 import contextlib
 import heapq
 import itertools
+from asyncio import events
 from collections.abc import Callable, Coroutine
-from contextvars import Context
+from contextvars import Context, copy_context
 from typing import Any, TypeVar, TypeVarTuple
 
 from brace.testing._clock import VirtualClock
@@ -41,6 +47,31 @@ Ts = TypeVarTuple("Ts")
 # Rebuild the heap once more than half of at least this many timers are cancelled
 # (asyncio's own policy), so cancelled timeouts do not pile up.
 _MIN_CANCELLED = 100
+
+
+# -- performance only: lean handles (see the module docstring) ------------------------------
+
+
+class _Handle(events.Handle):
+    """An `asyncio.Handle` built by `VirtualEventLoop.call_soon` without ``__init__``."""
+
+    __slots__ = ()
+
+
+class _TimerHandle(events.TimerHandle):
+    """An `asyncio.TimerHandle` built by `VirtualEventLoop.call_at`, with a lean ``cancel``."""
+
+    __slots__ = ()
+
+    def cancel(self) -> None:
+        # TimerHandle.cancel without the debug-mode repr; the loop counts it for purging.
+        handle: Any = self  # asyncio's private handle fields, which typeshed does not declare
+        if not handle._cancelled:
+            if handle._scheduled:
+                handle._loop._timer_cancelled_count += 1
+            handle._cancelled = True
+            handle._callback = None
+            handle._args = None
 
 
 class VirtualEventLoop(asyncio.SelectorEventLoop):
@@ -99,12 +130,37 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         context: Context | None = None,
     ) -> asyncio.TimerHandle:
         """Schedule ``callback(*args)`` at virtual time ``when``."""
-        self._check_closed()  # type: ignore[attr-defined]
-        timer = asyncio.TimerHandle(when, callback, args, self, context)
+        base: Any = self
+        if base._closed or base._debug:
+            self._check_closed()  # type: ignore[attr-defined]
+            timer: Any = asyncio.TimerHandle(when, callback, args, self, context)
+        else:
+            # TimerHandle.__init__'s fields, set here without its debug-mode check.
+            timer = _TimerHandle.__new__(_TimerHandle)
+            timer._context = copy_context() if context is None else context
+            timer._loop, timer._callback, timer._args, timer._when = self, callback, args, when
+            timer._cancelled, timer._repr, timer._source_traceback = False, None, None
+        timer._scheduled = True
         heapq.heappush(self._timers, (when, next(self._sequence), timer))
-        marked: Any = timer
-        marked._scheduled = True
-        return timer
+        return timer  # type: ignore[no-any-return]
+
+    def call_soon(
+        self,
+        callback: Callable[[*Ts], object],
+        *args: *Ts,
+        context: Context | None = None,
+    ) -> asyncio.Handle:
+        """Schedule ``callback(*args)`` for the next iteration (asyncio's, with a lean handle)."""
+        base: Any = self
+        if base._closed or base._debug:
+            return super().call_soon(callback, *args, context=context)
+        # Handle.__init__'s fields, set here without its debug-mode check.
+        handle: Any = _Handle.__new__(_Handle)
+        handle._context = copy_context() if context is None else context
+        handle._loop, handle._callback, handle._args = self, callback, args
+        handle._cancelled, handle._repr, handle._source_traceback = False, None, None
+        base._ready.append(handle)
+        return handle  # type: ignore[no-any-return]
 
     def run_in_executor(
         self,
