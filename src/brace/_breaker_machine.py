@@ -111,7 +111,7 @@ class BreakerMachine:
         deadline, slow = _CURRENT.get, self._admit_slow
         timed = self.core.slow_after is not None
         count, listeners, fast = cell.count_rejection, self._listeners, CircuitOpenError.fast
-        rejected = listeners.rejected  # telemetry
+        tick = listeners.tick  # telemetry: `Telemetry.rejected`, inlined below
         message = self._messages["open"]
 
         def admit() -> Token:
@@ -129,7 +129,8 @@ class BreakerMachine:
                 # state or `until`, and the cell counts rejections atomically. (The rest
                 # of `_reject`, inlined.)
                 count()
-                rejected()  # telemetry: count, now and then summarise in the log
+                if tick() >= listeners.check_at:  # telemetry: count; a summary due?
+                    listeners.check()
                 left = phase.until - now
                 if listeners.active:
                     emit(listeners, CallRejected(name, "open", left))

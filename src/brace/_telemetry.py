@@ -94,7 +94,6 @@ class Telemetry(Listeners):
     """
 
     __slots__ = (
-        "_check_at",
         "_checked_at",
         "_checked_raw",
         "_clk",
@@ -103,12 +102,13 @@ class Telemetry(Listeners):
         "_logged",
         "_policy",
         "_rejections",
-        "_tick",
+        "check_at",
         "gave_up",
         "name",
         "policy_type",
         "retried",
         "retries",
+        "tick",
         "transitions",
     )
 
@@ -118,8 +118,10 @@ class Telemetry(Listeners):
         self.name = policy.name
         self.policy_type = type(policy).__name__
         self._rejections = Counter()
-        self._tick = self._rejections.add
-        self._check_at = 0  # raw rejection count at which to look at the clock again
+        #: Count one rejection; returns the raw count to compare with ``check_at``.
+        self.tick = self._rejections.add
+        #: The raw count at which `check` should look at the clock again.
+        self.check_at = 0
         self._checked_raw = 0  # raw count and clock reading at the last look
         self._checked_at = 0.0
         self._logged = 0  # rejections already reported in the log
@@ -138,8 +140,8 @@ class Telemetry(Listeners):
 
     def rejected(self) -> None:
         """Count one rejection; now and then, write the log's summary (see the module doc)."""
-        if self._tick() >= self._check_at:
-            self._check()
+        if self.tick() >= self.check_at:
+            self.check()
 
     @property
     def rejections(self) -> int:
@@ -154,7 +156,7 @@ class Telemetry(Listeners):
             clock = self._clk = found if isinstance(found, Clock) else SYSTEM_CLOCK
         return clock
 
-    def _check(self) -> None:
+    def check(self) -> None:
         """Write a summary if one is due; else look again about halfway to when it will be."""
         if not self._guard.acquire(blocking=False):
             return  # another thread is looking right now
@@ -162,7 +164,7 @@ class Telemetry(Listeners):
             raw, total = self._rejections.read()
             if not SWITCH.enabled:
                 self._logged = total
-                self._check_at = raw + MAX_STRIDE  # off: look again now and then
+                self.check_at = raw + MAX_STRIDE  # off: look again now and then
                 return
             now = self._clock().monotonic()
             last = self._last_line
@@ -176,7 +178,7 @@ class Telemetry(Listeners):
                 wanted = rate * (last + SUMMARY_EVERY - now) / 2
                 stride = MAX_STRIDE if wanted >= MAX_STRIDE else max(int(wanted), 1)
             self._checked_raw, self._checked_at = raw, now
-            self._check_at = raw + stride
+            self.check_at = raw + stride
         except Exception:
             _failed(f"summarise the rejections of {self.name!r}")
         finally:
