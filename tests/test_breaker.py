@@ -628,6 +628,10 @@ def test_metrics_snapshot(clock: VirtualClock) -> None:
         consecutive_failures=0,
         rejected=0,
         time_in_state=7.0,
+        calls_total=2,
+        failures_total=1,
+        slow_total=0,
+        rejections_total=0,
     )
     assert expected == metrics
 

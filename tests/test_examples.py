@@ -6,6 +6,8 @@ import asyncio
 import runpy
 from pathlib import Path
 
+import pytest
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "docs" / "examples"
 
 
@@ -59,3 +61,16 @@ def test_the_http_clients_guide_example_runs_as_the_guide_says() -> None:
         "GET /busy, 5 s deadline": (503, 1),
         "GET /flaky (async)": (200, 3),
     }
+
+
+def test_the_observability_example_shows_each_window(capsys: pytest.CaptureFixture[str]) -> None:
+    namespace = runpy.run_path(str(EXAMPLES / "observability.py"))
+    shown = namespace["main"]()
+    out = capsys.readouterr().out
+    assert "WARNING brace: circuit breaker 'payments' opened: 3 consecutive failures" in out
+    assert '"brace_event": "rejections"' in out
+    assert 'brace_breaker_state{name="payments",state="OPEN"} 1.0' in shown["scrape"]
+    assert "brace.breaker.state" in shown["otel"]
+    assert shown["status"]["state"] == "OPEN"
+    assert shown["outcomes"][0] == "ConnectionError"
+    assert set(shown["outcomes"][1:]) == {"CircuitOpenError"}

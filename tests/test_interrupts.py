@@ -26,6 +26,23 @@ from tests.conftest import Driver
 #: Real time, for the interrupt test's own pacing (brace code reads time through a clock).
 REAL = brace.SystemClock()
 
+
+@pytest.fixture(autouse=True)
+def _no_brace_log() -> Any:
+    """brace's own log off: these tests pin brace's cleanup, not the logging module's.
+
+    A KeyboardInterrupt raised by a signal handler between a `logging.Handler`
+    taking its lock and entering its ``try`` leaves that lock held, and the next
+    thread to log waits forever; that is a limit of the standard library's
+    handlers, whoever logs, so the random interrupts here must not land in one.
+    """
+    brace.configure_logging(enabled=False)
+    try:
+        yield
+    finally:
+        brace.configure_logging(enabled=True)
+
+
 RAISED: list[type[BaseException]] = [
     KeyboardInterrupt,
     SystemExit,

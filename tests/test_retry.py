@@ -291,7 +291,14 @@ def test_events_are_retry_scheduled_then_gave_up(
     assert [
         brace.RetryScheduled("db", 1, 1.0, "ConnectionError"),
         brace.RetryScheduled("db", 2, 1.0, "TimeoutError"),
-        brace.GaveUp("db", "attempts", 3, 2.0),
+        brace.GaveUp(
+            "db",
+            "attempts",
+            3,
+            2.0,
+            "brace.Retry 'db' gave up after 3 attempts in 2.00 s: no attempts left (attempts=3)",
+            "ConnectionError",
+        ),
     ] == recorder.events
 
 

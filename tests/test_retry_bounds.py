@@ -62,7 +62,16 @@ def test_max_elapsed_gives_up_rather_than_wait_past_it(
     assert fn.calls == [0.0, 1.0, 2.0]
     assert sum(clock.sleeps) < 2.5
     assert "would pass max_elapsed=2.5 s" in info.value.__notes__[0]
-    assert recorder.of(brace.GaveUp) == [brace.GaveUp("retry", "max_elapsed", 3, 2.0)]
+    (gave_up,) = recorder.of(brace.GaveUp)
+    expected = ("retry", "max_elapsed", 3, 2.0, "OSError")
+    assert expected == (
+        gave_up.policy,
+        gave_up.reason,
+        gave_up.attempts,
+        gave_up.elapsed,
+        gave_up.exception,
+    )
+    assert info.value.__notes__[0] == gave_up.note
 
 
 def test_max_elapsed_counts_the_time_attempts_take(driver: Driver, clock: VirtualClock) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -33,18 +32,9 @@ from brace.sim._html import COLUMN_NOTES, render_html
 from brace.sim._plots import PLOT_CAPTIONS, render_pngs
 from brace.sim._report import DEPENDENCY_HEADERS, TABLE_HEADERS, to_json
 from brace.sim._runner import SimulationResult
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, sync_playwright_or_skip
 
 DOCS_IMG = Path(__file__).resolve().parent.parent / "docs" / "img"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def _small() -> Scenario:
@@ -121,23 +111,6 @@ def test_html_for_several_dependencies_adds_per_dependency_and_worker_plots(
     assert page.count("<figcaption>") == len(pngs)
 
 
-def _chromium() -> Any:
-    required = os.environ.get("BRACE_REQUIRE_ALL") == "1"
-    missing = None
-    if shutil.which(CHROMIUM) is None:
-        missing = f"{CHROMIUM} is not installed (Debian package 'chromium')"
-    else:
-        try:
-            from playwright.sync_api import sync_playwright
-        except ImportError:
-            missing = "playwright is not installed (pip install -e '.[dev]')"
-    if missing is not None:
-        if required:
-            pytest.fail(f"BRACE_REQUIRE_ALL=1 but {missing}")
-        pytest.skip(missing)
-    return sync_playwright
-
-
 def _open(sync_playwright: Any, page_file: Path, screenshot: Path) -> list[str]:
     """Open ``page_file`` in headless Chromium; return console errors; save a screenshot."""
     problems: list[str] = []
@@ -163,7 +136,7 @@ def test_html_report_renders_in_chromium_without_console_errors(
     small_result: SimulationResult, tmp_path: Path
 ) -> None:
     pytest.importorskip("matplotlib")
-    sync_playwright = _chromium()
+    sync_playwright = sync_playwright_or_skip()
     page_file = tmp_path / "report.html"
     page_file.write_text(render_html(small_result), encoding="utf-8")
     screenshot = tmp_path / "report.png"
@@ -176,7 +149,7 @@ def test_html_report_renders_in_chromium_without_console_errors(
     reason="rewrites docs/img only with BRACE_UPDATE_DOCS_IMAGES=1",
 )
 def test_update_the_simulator_guide_s_pictures(tmp_path: Path) -> None:
-    sync_playwright = _chromium()
+    sync_playwright = sync_playwright_or_skip()
     for name, prefix in (("outage", "sim-outage"), ("bulkhead", "sim-bulkhead")):
         scenario = load_scenario(name)
         assert isinstance(scenario, Scenario)

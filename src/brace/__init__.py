@@ -41,9 +41,12 @@ from brace._events import (
 from brace._fallback import Fallback
 from brace._hedge import Hedge, HedgeStarted
 from brace._last_good import LastGood
+from brace._logging import configure_logging
 from brace._policy import Pipeline, Policy, pipeline
 from brace._rate_limit import RateLimiter, RateLimiterMetrics
 from brace._retry import Retry
+from brace._status import status
+from brace._telemetry import policies
 from brace._throttle import Throttle
 from brace._timeout import Timeout, TimeoutMetrics
 from brace._window import CountWindow, TimeWindow, WindowSnapshot
@@ -96,11 +99,14 @@ __all__ = [
     "TimeoutMetrics",
     "WindowSnapshot",
     "chaos",
+    "configure_logging",
     "deadline",
     "http",
     "listen",
     "pipeline",
+    "policies",
     "remaining",
+    "status",
 ]
 
 _public.publish(globals(), "brace")

@@ -53,6 +53,11 @@ class BreakerMetrics:
         consecutive_failures: Failures in a row while CLOSED.
         rejected: Calls rejected since construction or the last ``reset()``.
         time_in_state: Seconds since the current state was entered.
+        calls_total: Calls that ended with an outcome since construction
+            (monotonic: exporters compute rates from it), in every state.
+        failures_total: Of those, failures.
+        slow_total: Of those, slow calls.
+        rejections_total: Calls rejected since construction (never reset).
     """
 
     state: State
@@ -64,6 +69,10 @@ class BreakerMetrics:
     consecutive_failures: int
     rejected: int
     time_in_state: float
+    calls_total: int = 0
+    failures_total: int = 0
+    slow_total: int = 0
+    rejections_total: int = 0
 
 
 class Permit:
@@ -382,9 +391,10 @@ class CircuitBreaker(Policy):
         self._machine.move(CLOSED, "reset()")
 
     def metrics(self) -> BreakerMetrics:
-        """A frozen snapshot: state, window counts and rates, rejections, time in state."""
+        """A frozen snapshot: state, window counts and rates, rejections, time in state, totals."""
         now = self._clock.monotonic()
         phase, snap, consecutive, rejected = self._machine.observe(now)
+        calls_total, failures_total, slow_total = self._machine.totals(now)
         return BreakerMetrics(
             state=phase.state,
             calls=snap.calls,
@@ -395,4 +405,8 @@ class CircuitBreaker(Policy):
             consecutive_failures=consecutive,
             rejected=rejected,
             time_in_state=max(now - phase.since, 0.0),
+            calls_total=calls_total,
+            failures_total=failures_total,
+            slow_total=slow_total,
+            rejections_total=self._listeners.rejections,
         )

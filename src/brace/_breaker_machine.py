@@ -35,7 +35,8 @@ from brace._breaker_state import (
 )
 from brace._deadline import _CURRENT, check_deadline
 from brace._errors import CircuitOpenError
-from brace._events import CallRejected, Event, Listeners, StateChanged, emit
+from brace._events import CallRejected, Event, StateChanged, emit
+from brace._telemetry import Telemetry, notable
 from brace._window import FAILED, SLOW, WindowSnapshot
 from brace.store._protocol import BreakerCell
 
@@ -67,6 +68,7 @@ class BreakerMachine:
         "core",
         "monotonic",
         "name",
+        "outcomes",
         "stamp_end",
         "succeeded",
     )
@@ -77,7 +79,7 @@ class BreakerMachine:
         name: str,
         core: BreakerCore,
         cell: BreakerCell,
-        listeners: Listeners,
+        listeners: Telemetry,
         monotonic: Callable[[], float],
         timed_window: bool,
     ) -> None:
@@ -86,6 +88,8 @@ class BreakerMachine:
         self.cell = cell
         self._listeners = listeners
         self.monotonic = monotonic
+        # Telemetry: calls settled under the lock, by outcome bits, since construction.
+        self.outcomes = [0, 0, 0, 0]
         # The clock is read after a call only when something needs the end time.
         self.stamp_end = core.slow_after is not None or timed_window
         self._messages = {
@@ -107,6 +111,7 @@ class BreakerMachine:
         deadline, slow = _CURRENT.get, self._admit_slow
         timed = self.core.slow_after is not None
         count, listeners, fast = cell.count_rejection, self._listeners, CircuitOpenError.fast
+        tick = listeners.tick  # telemetry: `Telemetry.rejected`, inlined below
         message = self._messages["open"]
 
         def admit() -> Token:
@@ -124,6 +129,8 @@ class BreakerMachine:
                 # state or `until`, and the cell counts rejections atomically. (The rest
                 # of `_reject`, inlined.)
                 count()
+                if tick() >= listeners.check_at:  # telemetry: count; a summary due?
+                    listeners.check()
                 left = phase.until - now
                 if listeners.active:
                     emit(listeners, CallRejected(name, "open", left))
@@ -177,6 +184,7 @@ class BreakerMachine:
     def _reject(self, phase: Phase, reason: str, retry_after: float | None) -> CircuitOpenError:
         """Count a call rejected in ``phase`` (why: `BreakerCore.rejection`); build its error."""
         self.cell.count_rejection()
+        self._listeners.rejected()  # telemetry: count, now and then summarise in the log
         if self._listeners.active:
             emit(self._listeners, CallRejected(self.name, reason, retry_after))
         return CircuitOpenError.fast(self._messages[reason], self.name, retry_after, phase.cause)
@@ -262,6 +270,8 @@ class BreakerMachine:
         """
         cell = self.cell
         with cell.lock:
+            if trial is None or not trial.settled:
+                self.outcomes[outcome] += 1  # telemetry: every settled call, counted once
             if trial is not None:
                 if trial.settled:
                     return
@@ -403,9 +413,9 @@ class BreakerMachine:
         self._emit(events)
 
     def _emit(self, events: list[Event]) -> None:
-        if self._listeners.active:
-            for event in events:
-                emit(self._listeners, event)
+        # State changes are rare: always built, for brace's log and status, then listeners.
+        for event in events:
+            notable(self._listeners, event)
 
     # -- observation ----------------------------------------------------------------------
 
@@ -418,3 +428,12 @@ class BreakerMachine:
         if events:
             self._emit(events)
         return result
+
+    def totals(self, now: float) -> tuple[int, int, int]:
+        """Telemetry: ``(calls, failures, slow)`` settled since construction."""
+        cell = self.cell
+        with cell.lock:
+            cell.window.snapshot(now)  # folds the successes counted lock-free
+            ok, failed, slow, both = self.outcomes
+            calls = ok + failed + slow + both + cell.window.lock_free_successes
+        return calls, failed + both, slow + both

@@ -169,6 +169,7 @@ class Bulkhead(Policy):
     # -- waiting for a permit ---------------------------------------------------------
 
     def _full(self, in_flight: int, queued: int) -> BulkheadFullError:
+        self._listeners.rejected()  # telemetry: count, now and then summarise in the log
         if self._listeners.active:
             emit(self._listeners, BulkheadFull(self.name, in_flight, queued))
         return BulkheadFullError(

@@ -79,11 +79,18 @@ class RetryScheduled(Event):
 
 @dataclass(frozen=True, slots=True)
 class GaveUp(Event):
-    """A retry stopped for ``reason`` after ``attempts`` attempts and ``elapsed`` seconds."""
+    """A retry stopped for ``reason`` after ``attempts`` attempts and ``elapsed`` seconds.
+
+    ``note`` is the note added to the last exception; ``exception`` that
+    exception's type name (None when the last attempt returned a result that
+    ``on_result`` rejected).
+    """
 
     reason: str
     attempts: int
     elapsed: float
+    note: str = ""
+    exception: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,17 +210,12 @@ class Listeners:
             self.active = bool(_GLOBAL_SUBS)
             _ALL.add(self)
 
-    @classmethod
-    def muted(cls) -> Listeners:
-        """A registry that delivers nothing, not even to global listeners.
-
-        For policies brace runs for itself (the circuit breaker guarding a
-        store's link): their events are brace's business, not the application's.
-        """
-        muted = cls.__new__(cls)
-        muted.subs = ()
-        muted.active = False
-        return muted
+    def _mute(self) -> None:
+        """Deliver nothing from now on, not even to global listeners (see `muted`)."""
+        with _LOCK:
+            _ALL.discard(self)
+            self.subs = ()
+            self.active = False
 
     def add(self, fn: object) -> Subscription:
         """Register ``fn``; raises `TypeError` if it is not callable."""

@@ -24,7 +24,8 @@ from typing import Any, ClassVar, ParamSpec, TypeVar, cast, overload
 from brace import _validate
 from brace._calls import CO_COROUTINE, CO_NOT_SYNC, check_call, check_decoratable, is_async_callable
 from brace._deadline import _CURRENT, check_deadline
-from brace._events import Listener, Listeners, Subscription
+from brace._events import Listener, Subscription
+from brace._telemetry import Telemetry
 from brace._unasync import sync_twin
 
 __all__ = ["CONTROL_FLOW", "Args", "Kwargs", "Pipeline", "Policy", "pipeline"]
@@ -73,14 +74,17 @@ class Policy:
     """
 
     name: str
-    _listeners: Listeners
+    _listeners: Telemetry
     #: True when the shells handle the deadline themselves (brace's own policies check it
     #: inline; Fallback and LastGood deliberately do not); otherwise the base adds the guard.
     _guards_deadline: ClassVar[bool] = False
+    #: False for compositions (Pipeline): `brace.policies()` lists their members instead.
+    _listed: ClassVar[bool] = True
 
     def __init__(self, name: str | None = None) -> None:
         self.name = type(self).__name__.lower() if name is None else _validate.name("name", name)
-        self._listeners = Listeners()
+        # Listeners plus brace's own telemetry; a policy given a name is listed in brace.policies().
+        self._listeners = Telemetry(self, listed=name is not None and self._listed)
         self._sync_shell = self._async_shell = _NO_SHELL
 
     # -- the subclass hooks -------------------------------------------------------------
@@ -201,6 +205,7 @@ class Pipeline(Policy):
     """
 
     policies: tuple[Policy, ...]
+    _listed: ClassVar[bool] = False
 
     def __init__(self, policies: tuple[Policy, ...]) -> None:
         super().__init__("pipeline")

@@ -130,6 +130,7 @@ class RateLimiter(Policy):
             return
         with self._lock:
             self._rejected += 1
+        self._listeners.rejected()  # telemetry: count, now and then summarise in the log
         if self._listeners.active:
             emit(self._listeners, CallRejected(self.name, "rate limited", delay))
         raise RateLimitedError(

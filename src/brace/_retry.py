@@ -26,6 +26,7 @@ from brace._flow import CALL, Flow, Outcome, adrive, drive  # noqa: F401 - drive
 from brace._policy import Policy
 from brace._retry_after import RetryAfterHook, retry_after_of
 from brace._retry_core import Budget, CallState, GiveUp, Rejected, RetryCore
+from brace._telemetry import notable
 from brace._unasync import IS_ASYNC, sync_twin
 from brace._validate import ExceptionFilter
 
@@ -269,13 +270,16 @@ class Retry(Policy):
 
     def _give_up(self, state: CallState, outcome: BaseException | Rejected, stop: GiveUp) -> Any:
         now = self._clock.monotonic()
-        if self._listeners.active:
-            if stop.reason == "budget":
-                emit(self._listeners, BudgetExhausted(self.name, state.attempts))
-            emit(self._listeners, GaveUp(self.name, stop.reason, state.attempts, now - state.start))
+        note = RetryCore.note(self.name, state, stop, now)
+        if self._listeners.active and stop.reason == "budget":
+            emit(self._listeners, BudgetExhausted(self.name, state.attempts))
+        # A give-up is rare: always built, for brace's log and counts, then listeners.
+        kind = None if isinstance(outcome, Rejected) else type(outcome).__name__
+        event = GaveUp(self.name, stop.reason, state.attempts, now - state.start, note, kind)
+        notable(self._listeners, event)
         if isinstance(outcome, Rejected):
             return outcome.value
-        set_note(outcome, RetryCore.note(self.name, state, stop, now), key=self._note_key)
+        set_note(outcome, note, key=self._note_key)
         try:
             raise outcome
         finally:
@@ -318,6 +322,7 @@ class Retry(Policy):
                 if type(step) is GiveUp:
                     box[0] = self._give_up(state, outcome, step)
                     return
+                self._listeners.retried()  # telemetry: one atomic count
                 if self._listeners.active:
                     self._scheduled(state, outcome, step)  # type: ignore[arg-type]
                 if step:  # a zero wait does not sleep (nor yield to the event loop)

@@ -134,6 +134,7 @@ class Throttle(Policy):
         if not probability or self._rng.random() >= probability:
             return
         self._core.shed(now)
+        self._listeners.rejected()  # telemetry: count, now and then summarise in the log
         if self._listeners.active:
             emit(self._listeners, CallRejected(self.name, "throttled", None))
         raise RateLimitedError(

@@ -290,6 +290,7 @@ class Timeout(Policy):
                 self._abandoned_running -= 1
 
     def _too_many(self, busy: int) -> BulkheadFullError:
+        self._listeners.rejected()  # telemetry: count, now and then summarise in the log
         if self._listeners.active:
             emit(self._listeners, BulkheadFull(self.name, busy, 0))
         return BulkheadFullError(

@@ -110,6 +110,11 @@ class Window(Protocol):
         """The counts at ``now`` (a time window first evicts expired buckets)."""
         ...
 
+    @property
+    def lock_free_successes(self) -> int:
+        """Successes counted by `try_success` since creation, as of the last locked method."""
+        ...
+
     def clear(self) -> None:
         """Forget every outcome."""
         ...
@@ -170,18 +175,21 @@ class _Pending:
     itself too and is subtracted.
     """
 
-    __slots__ = ("_counter", "_read", "tick")
+    __slots__ = ("_counter", "_read", "tick", "total")
 
     def __init__(self) -> None:
         self._counter = itertools.count()
         #: Count one success; atomic in CPython, so safe from any thread without a lock.
         self.tick = self._counter.__next__
         self._read = 0
+        #: Every success taken so far: a monotonic total for telemetry.
+        self.total = 0
 
     def take(self) -> int:
         value = next(self._counter)
         taken = value - self._read
         self._read = value + 1
+        self.total += taken
         return taken
 
 
@@ -310,6 +318,11 @@ class CountRing:
         self._fold()
         return WindowSnapshot(self.calls, self.failures, self.slow)
 
+    @property
+    def lock_free_successes(self) -> int:
+        """Successes counted by `try_success` since creation, as of the last locked method."""
+        return self._pending.total
+
     def clear(self) -> None:
         """Forget every outcome."""
         self._pending.take()
@@ -431,6 +444,11 @@ class TimeRing:
         if now >= self._end:
             self._advance(now)
         return WindowSnapshot(self.calls, self.failures, self.slow)
+
+    @property
+    def lock_free_successes(self) -> int:
+        """Successes counted by `try_success` since creation, as of the last locked method."""
+        return self._pending.total
 
     def clear(self) -> None:
         """Forget every outcome."""

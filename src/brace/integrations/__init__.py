@@ -7,4 +7,7 @@ package happens to be installed: import the module you use.
 * `brace.integrations.requests`: ``ResilientAdapter``.
 * `brace.integrations.aiohttp`: ``ResilientMiddleware``.
 * `brace.integrations.deadlines`: ``DeadlineMiddleware`` (ASGI) and the header's format.
+* `brace.integrations.prometheus`: ``BraceCollector`` (extra ``brace[prometheus]``).
+* `brace.integrations.otel`: ``instrument()``, ``request_hook`` (extra ``brace[otel]``).
+* `brace.integrations.asgi` and `brace.integrations.wsgi`: ``status_app()``, no dependency.
 """

@@ -35,7 +35,8 @@ from brace._breaker import CircuitBreaker, Permit
 from brace._clock import SYSTEM_CLOCK
 from brace._deadline import _CURRENT
 from brace._errors import CircuitOpenError
-from brace._events import Listeners, StoreRecovered, StoreUnavailable, emit
+from brace._events import Listeners, StoreRecovered, StoreUnavailable
+from brace._telemetry import Telemetry, notable
 from brace._unasync import sync_twin
 from brace.store._redis_clients import BLOCK_LATE, Settings
 
@@ -197,14 +198,14 @@ class Link:
         )
         self.up = True  # False from a failure until an operation succeeds again
         self._down_since = 0.0
-        self.health = CircuitBreaker(
-            "redis-store",
+        self.health = CircuitBreaker(  # unnamed: not listed in brace.policies()
             consecutive_failures=1,
             open_for=Backoff.exponential(initial=0.05, multiplier=2.0, max_delay=1.0),
             half_open_calls=1,
         )
         # Its transitions are reported as StoreUnavailable / StoreRecovered, not StateChanged.
-        self.health._listeners = self.health._machine._listeners = Listeners.muted()
+        quiet = Telemetry(self.health, listed=False, quiet=True)
+        self.health._listeners = self.health._machine._listeners = quiet
         self._admit = self.health.acquire
         after_fork(self)
 
@@ -342,7 +343,8 @@ class Link:
                 return
             self.up = False
             self._down_since = SYSTEM_CLOCK.monotonic()
-        emit(
+        # notable(): logged (WARNING) whether or not anyone listens, then delivered.
+        notable(
             self._listeners,
             StoreUnavailable(policy, self.description, f"{type(exc).__name__}: {exc}"),
         )
@@ -353,7 +355,7 @@ class Link:
                 return
             self.up = True
             outage = SYSTEM_CLOCK.monotonic() - self._down_since
-        emit(self._listeners, StoreRecovered(policy, self.description, outage))
+        notable(self._listeners, StoreRecovered(policy, self.description, outage))
 
     # -- closing --------------------------------------------------------------------------
 
