@@ -42,9 +42,16 @@ CASES: dict[str, tuple[str, str]] = {
     "bulkhead, free": ("f = brace.Bulkhead('k', max_concurrent=10)(lambda: 1)", "f()"),
     "bulkhead, full (rejection)": (
         """
+        import threading
         k = brace.Bulkhead('k', max_concurrent=1)
         f = k(lambda: 1)
-        k._permits.free.pop()  # the only slot is taken
+        entered, release = threading.Event(), threading.Event()
+        def hold():
+            entered.set()
+            release.wait()
+        # A thread holds the only slot for the whole run.
+        threading.Thread(target=k.call, args=(hold,), daemon=True).start()
+        entered.wait()
         E = brace.BulkheadFullError
         """,
         "try:\n    f()\nexcept E:\n    pass",
@@ -110,7 +117,7 @@ def instructions(tree: Path, name: str, calls: int) -> int:
         script = Path(tmp) / "case.py"
         script.write_text(source)
         out = Path(tmp) / "callgrind.out"
-        subprocess.run(
+        ran = subprocess.run(
             [
                 "valgrind",
                 "--tool=callgrind",
@@ -121,8 +128,11 @@ def instructions(tree: Path, name: str, calls: int) -> int:
             ],
             env={"PYTHONPATH": str(tree / "src"), "PATH": "/usr/bin:/bin"},
             capture_output=True,
-            check=True,
+            text=True,
+            check=False,
         )
+        if ran.returncode:
+            raise SystemExit(f"case {name!r} failed under {tree}:\n{ran.stderr[-2000:]}")
         summary = re.search(r"^summary: (\d+)", out.read_text(), re.MULTILINE)
         assert summary is not None
         return int(summary.group(1))
