@@ -331,7 +331,7 @@ class _Stay:
         self, bulkhead: Bulkhead, waiter: Waiter, by_deadline: bool, expiry: float
     ) -> None:
         self.bulkhead = bulkhead
-        self.waiter = waiter
+        self.waiter: Waiter | None = waiter
         self.by_deadline = by_deadline
         self.expiry = expiry
         self.granted = False
@@ -339,17 +339,20 @@ class _Stay:
     def enter(self) -> None:
         bulkhead = self.bulkhead
         permits = bulkhead._permits
-        decision = permits.enqueue(self.waiter)
+        decision = permits.enqueue(self.waiter)  # type: ignore[arg-type]  # set until enter ends
         if decision == ENTER:
             self.granted = True
         elif decision == REJECT:
+            # Neither queued nor granted: `undo` has nothing to settle.
+            self.waiter = None
             raise bulkhead._full(permits.in_flight(), len(permits.waiters))
         elif bulkhead._listeners.active:
             emit(bulkhead._listeners, Queued(bulkhead.name, len(permits.waiters)))
 
     def undo(self) -> None:
         self.granted = False
-        self.bulkhead._permits.settle(self.waiter)
+        if self.waiter is not None:
+            self.bulkhead._permits.settle(self.waiter)
 
     def expired(self) -> BulkheadFullError | TimeoutExceededError:
         self.undo()
