@@ -126,7 +126,7 @@ def instructions(tree: Path, name: str, calls: int) -> int:
                 str(script),
                 str(calls),
             ],
-            env={"PYTHONPATH": str(tree / "src"), "PATH": "/usr/bin:/bin"},
+            env={"PYTHONPATH": str(tree / "src"), "PATH": "/usr/bin:/bin", "PYTHONHASHSEED": "0"},
             capture_output=True,
             text=True,
             check=False,
