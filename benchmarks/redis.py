@@ -7,9 +7,11 @@ its own server on a free port (persistence off) and stops it at the end.
 * Rate limiters, one Redis-backed limit with room for every call: calls per
   second, sync, for brace's `RateLimiter` on a `RedisStore` (GCRA, one script),
   ``limits``' moving window on its ``RedisStorage`` and pyrate-limiter's
-  ``RedisBucket``; and what each call sent to Redis, from ``INFO
-  commandstats`` (commands a script runs inside Redis are counted too, and
-  marked: they are not round trips).
+  ``RedisBucket``, beside a bare redis-py ``PING`` (one round trip, the floor
+  of every row); the client's CPU time per call (what the limiter costs its
+  process, whatever the network's latency); and what each call sent to
+  Redis, from ``INFO commandstats`` (commands a script runs inside Redis are
+  counted too, and marked: they are not round trips).
 * Circuit breaker, success path: ns per call with the in-memory store and
   with a `RedisStore`, and the Redis commands the latter sent over the run:
   the background sync, one script per ``sync_interval``, whatever the calls.
@@ -45,9 +47,10 @@ IN_SCRIPT = {"time", "get", "set", "zadd", "zcount", "zremrangebyscore", "zrange
              "zrem", "zrevrange", "zscore", "type"}  # fmt: skip
 
 
-def calls_per_second(op: Callable[[], object], seconds: float) -> float:
+def calls_per_second(op: Callable[[], object], seconds: float) -> tuple[float, float]:
+    """``(calls per wall-second, this process's CPU seconds per call)``."""
     done = 0
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     end = start + seconds
     while True:
         for _ in range(100):
@@ -55,7 +58,7 @@ def calls_per_second(op: Callable[[], object], seconds: float) -> float:
         done += 100
         now = time.perf_counter()
         if now >= end:
-            return done / (now - start)
+            return done / (now - start), (time.process_time() - cpu) / done
 
 
 async def acalls_per_second(op: Callable[[], Any], seconds: float) -> float:
@@ -104,11 +107,17 @@ def rate_limiters(server: RedisServer) -> dict[str, Callable[[], object]]:
     def noop() -> None:
         return None
 
+    ping = redis.Redis(host="127.0.0.1", port=server.port).ping
     return {
         "brace RateLimiter (RedisStore, GCRA)": lambda: brace_limiter.call(noop),
         "limits MovingWindowRateLimiter (RedisStorage)": lambda: moving.hit(item, "bench"),
         "pyrate-limiter Limiter (RedisBucket)": lambda: pyrate.try_acquire("bench"),
+        PING: ping,
     }
+
+
+#: The floor: one bare round trip through redis-py, no limiter.
+PING = "redis-py PING (one round trip, no limiter)"
 
 
 def breakers(server: RedisServer, sync_interval: float) -> dict[str, Any]:
@@ -141,19 +150,28 @@ def run(server: RedisServer, seconds: float, rounds: int) -> None:
     for op in limiters.values():
         op()  # load scripts, open connections
     rates: dict[str, list[float]] = {label: [] for label in limiters}
+    cpus: dict[str, list[float]] = {label: [] for label in limiters}
     for _ in range(rounds):
         for label, op in limiters.items():
-            rates[label].append(calls_per_second(op, seconds))
+            rate, cpu = calls_per_second(op, seconds)
+            rates[label].append(rate)
+            cpus[label].append(cpu)
     brace_label = next(iter(limiters))
     best = statistics.median(rates[brace_label])
+    least = statistics.median(cpus[brace_label])
+    # Each call waits for one round trip, so calls/s is bounded by the machine's loopback
+    # latency (the PING row); the client's CPU per call is what the limiter itself costs.
     print("\nRate limiter on Redis, one shared limit, sync calls")
-    print(f"  {'':48} {'calls/s':>9} {'brace is':>9}")
+    print(f"  {'':48} {'calls/s':>9} {'brace is':>9} {'client CPU':>11} {'brace uses':>10}")
     for label, samples in rates.items():
-        value = statistics.median(samples)
-        ratio = "" if label == brace_label else f"{best / value:.1f}x"
-        print(f"  {label:48} {value:9,.0f} {ratio:>9}")
+        value, cpu = statistics.median(samples), statistics.median(cpus[label])
+        ratio = "" if label in (brace_label, PING) else f"{best / value:.1f}x"
+        share = "" if label in (brace_label, PING) else f"{least / cpu:.2f}x"
+        print(f"  {label:48} {value:9,.0f} {ratio:>9} {cpu * 1e6:8.1f} us {share:>10}")
     print("\n  Sent to Redis per call (INFO commandstats; * = run inside a script)")
     for label, op in limiters.items():
+        if label == PING:
+            continue
         sent = per_call(server, op, 1000)
         shown = ", ".join(
             f"{name}{'*' if name in IN_SCRIPT else ''} {count:g}" for name, count in sent.items()
