@@ -119,7 +119,7 @@ class RedisBreakerCell(MemoryBreakerCell):
         self._name = name
         self._settings = settings
         self._machines: list[weakref.ref[BreakerMachine]] = []
-        self._sync_lock = threading.Lock()
+        self._sync_lock = threading.RLock()
         self._synced = _NOWHERE
         self._shared_phase: Phase | None = None
         self._proposal: tuple[Phase, str, bool] | None = None
@@ -152,22 +152,26 @@ class RedisBreakerCell(MemoryBreakerCell):
         if machine is None:
             return True
         lease_id = f"{self._settings['token']()}:{next(self._ids)}"
-        with self.lock:
-            args = self._args(machine, "lease", trial.phase, machine.monotonic())
-        args["id"] = lease_id
-        shared = self._link.run(_SCRIPT, self._keys, [json.dumps(args)], self._name)
-        if shared is UNAVAILABLE:
-            return True
-        if not shared.get("granted"):
-            self._denied = trial.phase
-            return False
-        if shared["state"] == "HALF_OPEN":
-            trial.lease = lease_id
+        # Not beside a sync: the lease may be what moves the shared state to HALF_OPEN, and a
+        # sync answered in between would replace this trial's phase with that same move,
+        # dropping the trial's outcome (reentrant: a listener of a sync may call the breaker).
+        with self._sync_lock:
             with self.lock:
-                self._trials.append(trial)
-                if self.phase is trial.phase and self._shared_phase is not trial.phase:
-                    self._key_locked(trial.phase, shared)
-        return True
+                args = self._args(machine, "lease", trial.phase, machine.monotonic())
+            args["id"] = lease_id
+            shared = self._link.run(_SCRIPT, self._keys, [json.dumps(args)], self._name)
+            if shared is UNAVAILABLE:
+                return True
+            if not shared.get("granted"):
+                self._denied = trial.phase
+                return False
+            if shared["state"] == "HALF_OPEN":
+                trial.lease = lease_id
+                with self.lock:
+                    self._trials.append(trial)
+                    if self.phase is trial.phase and self._shared_phase is not trial.phase:
+                        self._key_locked(trial.phase, shared)
+            return True
 
     # -- reconciliation -----------------------------------------------------------------
 
@@ -302,7 +306,7 @@ class RedisBreakerCell(MemoryBreakerCell):
         """In a forked child: the parent's trials are not running here."""
         self._trials = []
         self._denied = None
-        self._sync_lock = threading.Lock()
+        self._sync_lock = threading.RLock()
 
     def __repr__(self) -> str:
         return f"<RedisBreakerCell {self._name!r} {self.phase.state.name}>"
