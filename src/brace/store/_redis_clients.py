@@ -128,7 +128,14 @@ class Settings:
         """A new asyncio client on its own pool (bound to the loop that first uses it)."""
         cls = getattr(redis.asyncio.connection, self.kind)
         kwargs = self._pool_kwargs(cls, blocking)
-        kwargs["retry"] = redis.asyncio.retry.Retry(redis.backoff.NoBackoff(), 0)
+        # A broken connection (one kept from before a server restart) gets one more attempt,
+        # on a new connection, as the sync path does; a timeout never does. A blocking pop is
+        # not sent twice.
+        kwargs["retry"] = redis.asyncio.retry.Retry(
+            redis.backoff.NoBackoff(),
+            0 if blocking else 1,
+            supported_errors=(redis.exceptions.ConnectionError,),
+        )
         pool = redis.asyncio.ConnectionPool(connection_class=cls, **kwargs)
         return redis.asyncio.Redis(connection_pool=pool)
 

@@ -102,14 +102,27 @@ class Script:
             if len(self._packed) > 1024:
                 self._packed.clear()  # arguments that keep changing (deadlines): no cache
             packed = self._packed[key] = _pack("EVALSHA", self.sha, *_words(keys, args))
+        reused = connection._sock is not None
+        try:
+            reply = self._exchange(connection, packed, keys, args)
+        except redis.exceptions.ConnectionError:
+            if not reused:
+                raise
+            # A connection kept from before a server restart (or closed by the server while
+            # idle) fails at once: one attempt on a new one tells that from an outage.
+            connection.disconnect()
+            reply = self._exchange(connection, packed, keys, args)
+        return self.parse(reply)
+
+    def _exchange(self, connection: Any, packed: bytes, keys: list[str], args: list[Any]) -> Any:
+        """Send ``packed`` (EVALSHA) and read the reply; EVAL once if the server lacks it."""
         connection.send_packed_command([packed], check_health=False)
         try:
-            reply = connection.read_response()
+            return connection.read_response()
         except redis.exceptions.NoScriptError:
             eval_ = _pack("EVAL", self.source, *_words(keys, args))
             connection.send_packed_command([eval_], check_health=False)
-            reply = connection.read_response()
-        return self.parse(reply)
+            return connection.read_response()
 
     def __repr__(self) -> str:
         return f"<brace Lua script {self.name}>"
