@@ -38,6 +38,8 @@ class TestRedisStore(brace.testing.StoreConformance):
         from brace.store import RedisStore
 
         prefix = f"t{uuid.uuid4().hex[:12]}"  # two "processes" on one fresh state
-        one, two = (RedisStore.from_url(self.url, prefix=prefix) for _ in range(2))
+        # A generous timeout: a slow round trip on a loaded machine would otherwise test
+        # the local fallback instead of the sharing (tests/test_redis_store.py tests that).
+        one, two = (RedisStore.from_url(self.url, prefix=prefix, timeout=2.0) for _ in range(2))
         self.stores += [one, two]
         return one, two
