@@ -229,7 +229,8 @@ def make(kind: str) -> Iterator[Callable[..., Client]]:
     made: list[Client] = []
 
     def build(policy: brace.Policy | None = None, **overrides: Any) -> Client:
-        overrides.setdefault("attempt_timeout", 0.25)
+        # Long enough for a loaded CI machine; tests of the attempt timeout set their own.
+        overrides.setdefault("attempt_timeout", 2.0)
         client = Client(kind, policy or brace.http.standard("svc", **overrides))
         made.append(client)
         return client
