@@ -354,9 +354,11 @@ def test_a_hanging_server_costs_each_attempt_its_timeout_and_then_raises(
     start = clock.monotonic()
     with pytest.raises(timeout_error(kind)) as caught:
         client.get(server.url)
-    assert server.attempts == 3
     assert 0.4 < clock.monotonic() - start < 1.0
     assert any("gave up after 3 attempts" in note for note in caught.value.__notes__)
+    # The server counts the requests it read: on a loaded machine an attempt can be cut
+    # before its request arrives, so it may see fewer than the three the client made.
+    assert 1 <= server.attempts <= 3
 
 
 def test_the_deadline_bounds_the_whole_request_retries_included(
