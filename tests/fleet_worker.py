@@ -208,6 +208,7 @@ def main() -> None:
             prefix=args["prefix"],
             sync_interval=args.get("sync_interval", 0.1),
             lease_ttl=args.get("lease_ttl", 5.0),
+            timeout=args.get("timeout", 0.05),
         )
         try:
             result = SCENARIOS[args["scenario"]](args, store)
