@@ -257,25 +257,6 @@ def test_the_fleet_trips_on_counts_no_process_saw_enough_of(
     assert changed.reason == "failure rate 60% >= 50% over 10 calls (shared state)"
 
 
-def test_the_trip_count_and_open_for_schedule_are_shared(stores: Stores) -> None:
-    one, two = stores(2)
-    breakers = [
-        brace.CircuitBreaker(
-            "svc", consecutive_failures=1, open_for=[0.05, 30.0], half_open_calls=1, store=store
-        )
-        for store in (one, two)
-    ]
-    trip(breakers[0])
-    sync(one, two)
-    REAL.sleep(0.1)
-    trip(breakers[1])  # the failed trial re-opens: the fleet's second trip
-    sync(one, two)
-    with pytest.raises(brace.CircuitOpenError) as caught:
-        breakers[0].call(lambda: None)
-    assert caught.value.retry_after is not None
-    assert 25 < caught.value.retry_after <= 30
-
-
 class _SyncDuringLease:
     """A cell's link that, once the lease's script has run, has another thread sync the store."""
 
@@ -296,10 +277,11 @@ class _SyncDuringLease:
         return shared
 
 
-def test_a_sync_beside_a_lease_does_not_drop_the_trials_outcome(stores: Stores) -> None:
-    # The lease makes the shared OPEN -> HALF_OPEN move; a sync answered before the lease's
-    # answer is applied used to replace the trial's phase by that same move, so the failed
-    # trial counted nowhere and the other process closed the breaker on its own trial.
+# "sync beside the lease": the lease makes the shared OPEN -> HALF_OPEN move; a sync answered
+# before the lease's answer was applied used to replace the trial's phase by that same move,
+# so the failed trial counted nowhere and the other process closed the breaker on its own.
+@pytest.mark.parametrize("beside", [False, True], ids=["plain", "sync beside the lease"])
+def test_the_trip_count_and_open_for_schedule_are_shared(stores: Stores, beside: bool) -> None:
     one, two = stores(2)
     breakers = [
         brace.CircuitBreaker(
@@ -312,16 +294,17 @@ def test_a_sync_beside_a_lease_does_not_drop_the_trials_outcome(stores: Stores) 
     REAL.sleep(0.1)
     cell: Any = breakers[1]._machine.cell  # a RedisBreakerCell
     spy = _SyncDuringLease(cell._link, two)
-    cell._link = spy
-    trip(breakers[1])  # a trial: leased, then failed
+    if beside:
+        cell._link = spy
+    trip(breakers[1])  # the failed trial re-opens: the fleet's second trip
     cell._link = spy.link
-    assert not spy.sync_ended_inside  # the sync waited for the lease to be applied
+    assert not spy.sync_ended_inside  # a sync waits for the lease to be applied
     sync(two, one)
     assert [b.state for b in breakers] == [brace.State.OPEN] * 2
     with pytest.raises(brace.CircuitOpenError) as caught:
         breakers[0].call(lambda: None)
     assert caught.value.retry_after is not None
-    assert caught.value.retry_after > 25
+    assert 25 < caught.value.retry_after <= 30
 
 
 def test_a_trial_lease_frees_itself_when_its_holder_stops_renewing(stores: Stores) -> None:
