@@ -265,7 +265,9 @@ def test_redis_killed_under_load_fails_no_call_and_sharing_resumes(
     assert all(at >= restart_at for at in up)
     forced = [result["seen_forced"] for result in found]
     assert all(at is not None for at in forced)
-    assert max(forced) - forced[0] <= 0.05 + 0.15  # sharing resumed: one interval, plus slack
+    # Sharing resumed: one interval, plus slack. Under load a round trip can outlast the 50 ms
+    # timeout and send a process back to local state for one probe backoff (at least 50 ms).
+    assert max(forced) - forced[0] <= 0.05 + 0.5
     with capsys.disabled():  # the figures the many-processes guide quotes
         sys.stdout.write(
             f"\n[outage figures] calls={sum(r['calls'] for r in found)} "
