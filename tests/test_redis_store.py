@@ -307,6 +307,39 @@ def test_the_trip_count_and_open_for_schedule_are_shared(stores: Stores, beside:
     assert 25 < caught.value.retry_after <= 30
 
 
+def test_a_listener_of_a_sync_may_call_the_breaker(stores: Stores) -> None:
+    # The sync delivers the fleet's HALF_OPEN to this listener; its call asks for a lease, which
+    # waits for no sync of its own store in progress: it is that sync's thread.
+    one, two = stores(2, sync_interval=60.0, lease_ttl=600.0)
+    first, second = (
+        brace.CircuitBreaker(
+            "svc", consecutive_failures=1, open_for=0.05, half_open_calls=1, store=store
+        )
+        for store in (one, two)
+    )
+    seen: list[str] = []
+
+    def call_it(event: brace.Event) -> None:
+        if isinstance(event, brace.StateChanged) and event.new == "HALF_OPEN":
+            try:
+                second.call(lambda: None)
+            except brace.CircuitOpenError as exc:
+                seen.append(str(exc))
+
+    second.listen(call_it)
+    trip(first)
+    sync(one, two)
+    REAL.sleep(0.1)
+    permit = first.acquire()  # the fleet's only trial, leased and held
+    syncing = threading.Thread(target=two.sync, daemon=True)
+    syncing.start()
+    syncing.join(timeout=5)
+    assert not syncing.is_alive()  # else deadlocked
+    assert len(seen) == 1
+    assert "every trial slot taken" in seen[0]
+    permit.cancel()
+
+
 def test_a_trial_lease_frees_itself_when_its_holder_stops_renewing(stores: Stores) -> None:
     one, two = stores(2, sync_interval=0.02, lease_ttl=0.3)
     first, second = (
