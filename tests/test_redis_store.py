@@ -257,6 +257,16 @@ def test_the_fleet_trips_on_counts_no_process_saw_enough_of(
     assert changed.reason == "failure rate 60% >= 50% over 10 calls (shared state)"
 
 
+def one_trial_breakers(*stores: Any, open_for: Any = 0.05) -> list[brace.CircuitBreaker]:
+    """A breaker named "svc" on each store: trips on one failure, then one trial at a time."""
+    return [
+        brace.CircuitBreaker(
+            "svc", consecutive_failures=1, open_for=open_for, half_open_calls=1, store=store
+        )
+        for store in stores
+    ]
+
+
 class _SyncDuringLease:
     """A cell's link that, once the lease's script has run, has another thread sync the store."""
 
@@ -283,12 +293,7 @@ class _SyncDuringLease:
 @pytest.mark.parametrize("beside", [False, True], ids=["plain", "sync beside the lease"])
 def test_the_trip_count_and_open_for_schedule_are_shared(stores: Stores, beside: bool) -> None:
     one, two = stores(2)
-    breakers = [
-        brace.CircuitBreaker(
-            "svc", consecutive_failures=1, open_for=[0.05, 30.0], half_open_calls=1, store=store
-        )
-        for store in (one, two)
-    ]
+    breakers = one_trial_breakers(one, two, open_for=[0.05, 30.0])
     trip(breakers[0])
     sync(one, two)
     REAL.sleep(0.1)
@@ -311,12 +316,7 @@ def test_a_listener_of_a_sync_may_call_the_breaker(stores: Stores) -> None:
     # The sync delivers the fleet's HALF_OPEN to this listener; its call asks for a lease, which
     # waits for no sync of its own store in progress: it is that sync's thread.
     one, two = stores(2, sync_interval=60.0, lease_ttl=600.0)
-    first, second = (
-        brace.CircuitBreaker(
-            "svc", consecutive_failures=1, open_for=0.05, half_open_calls=1, store=store
-        )
-        for store in (one, two)
-    )
+    first, second = one_trial_breakers(one, two)
     seen: list[str] = []
 
     def call_it(event: brace.Event) -> None:
@@ -342,12 +342,7 @@ def test_a_listener_of_a_sync_may_call_the_breaker(stores: Stores) -> None:
 
 def test_a_trial_lease_frees_itself_when_its_holder_stops_renewing(stores: Stores) -> None:
     one, two = stores(2, sync_interval=0.02, lease_ttl=0.3)
-    first, second = (
-        brace.CircuitBreaker(
-            "svc", consecutive_failures=1, open_for=0.05, half_open_calls=1, store=store
-        )
-        for store in (one, two)
-    )
+    first, second = one_trial_breakers(one, two)
     trip(first)
     sync(one, two)
     REAL.sleep(0.1)
