@@ -7,11 +7,10 @@ skips, except under ``BRACE_REQUIRE_ALL=1`` (CI), where that is a failure.
 
 from __future__ import annotations
 
-import os
 import shutil
 from typing import Any
 
-import pytest
+from tests.requires import unavailable
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -36,7 +35,5 @@ def sync_playwright_or_skip() -> Any:
         except ImportError:
             missing = "playwright is not installed (pip install -e '.[dev]')"
     if missing is not None:
-        if os.environ.get("BRACE_REQUIRE_ALL") == "1":
-            pytest.fail(f"BRACE_REQUIRE_ALL=1 but {missing}")
-        pytest.skip(missing)
+        unavailable(missing)
     return sync_playwright

@@ -24,6 +24,7 @@ import brace
 import brace.http
 from brace.integrations.httpx import ResilientTransport
 from brace.testing import no_wait
+from tests.requires import unavailable
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -77,9 +78,7 @@ def _run(*command: str) -> None:
 def link() -> Iterator[Link]:
     problem = _netns_problem()
     if problem is not None:
-        if os.environ.get("BRACE_REQUIRE_ALL") == "1" and "root" not in problem:
-            pytest.fail(f"BRACE_REQUIRE_ALL=1: {problem}")
-        pytest.skip(problem)
+        unavailable(problem, required="root" not in problem)
     n = os.getpid() % 16384  # a namespace, names and a /30 of our own: runs may overlap
     ns, host_end, ns_end = f"brace{n}", f"bh{n}", f"bn{n}"
     net = f"10.213.{n >> 6}.{(n & 63) << 2}"
