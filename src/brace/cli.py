@@ -26,15 +26,7 @@ from brace._errors import ConfigError
 from brace.sim._contention import ContentionResult, run_contention
 from brace.sim._explain import explain
 from brace.sim._html import MissingExtraError, render_html
-from brace.sim._report import (
-    CONTENTION_HEADERS,
-    DEPENDENCY_HEADERS,
-    TABLE_HEADERS,
-    contention_rows,
-    dependency_rows,
-    table_rows,
-    to_json,
-)
+from brace.sim._report import tables, to_json
 from brace.sim._runner import SimulationResult, simulate
 from brace.sim._scenario import CONTENTION_VARIANTS, Contention, builtin_scenarios, load_scenario
 
@@ -209,16 +201,13 @@ def _write(result: SimulationResult | ContentionResult, args: argparse.Namespace
 
 
 def _report(result: SimulationResult | ContentionResult) -> None:
+    scenario = result.scenario
     if isinstance(result, ContentionResult):
-        title = f"{result.scenario.name} (seed {result.seed}, mean of {result.runs} runs)"
-        _print_table(title, CONTENTION_HEADERS, contention_rows(result))
+        title = f"{scenario.name} (seed {result.seed}, mean of {result.runs} runs)"
     else:
-        scenario = result.scenario
         title = f"{scenario.name}: {scenario.description} (seed {result.seed})"
-        _print_table(title, TABLE_HEADERS, table_rows(result))
-        per_dependency = dependency_rows(result)
-        if per_dependency:
-            _print_table("per dependency", DEPENDENCY_HEADERS, per_dependency)
+    for label, headers, rows in tables(result):
+        _print_table(label or title, headers, rows)
     sentences = explain(result)
     if sentences:
         sys.stdout.write("\n" + "\n".join(textwrap.fill(s, width=100) for s in sentences) + "\n")

@@ -15,14 +15,7 @@ from collections.abc import Sequence
 from brace.sim._contention import ContentionResult
 from brace.sim._explain import explain
 from brace.sim._plots import PLOT_CAPTIONS, MissingExtraError, render_pngs
-from brace.sim._report import (
-    CONTENTION_HEADERS,
-    DEPENDENCY_HEADERS,
-    TABLE_HEADERS,
-    contention_rows,
-    dependency_rows,
-    table_rows,
-)
+from brace.sim._report import tables
 from brace.sim._runner import SimulationResult
 
 __all__ = ["COLUMN_NOTES", "MissingExtraError", "render_html", "render_pngs"]
@@ -119,17 +112,16 @@ def render_html(result: SimulationResult | ContentionResult) -> str:
     """One self-contained HTML page: what happened, the table, every plot, each explained."""
     pngs = render_pngs(result)
     name, description = result.scenario.name, result.scenario.description
+    shown = tables(result)
+    html_tables = "".join(
+        (f"<h2>{html.escape(label.capitalize())}</h2>" if label else "") + _table(headers, rows)
+        for label, headers, rows in shown
+    )
+    html_tables += _notes(tuple(dict.fromkeys(h for _, headers, _ in shown for h in headers)))
     if isinstance(result, ContentionResult):
-        tables = _table(CONTENTION_HEADERS, contention_rows(result)) + _notes(CONTENTION_HEADERS)
         meta = f"seed {result.seed}, mean of {result.runs} runs per point"
         extra = ""
     else:
-        tables = _table(TABLE_HEADERS, table_rows(result))
-        per_dependency = dependency_rows(result)
-        if per_dependency:
-            tables += "<h2>Per dependency</h2>" + _table(DEPENDENCY_HEADERS, per_dependency)
-        headers = TABLE_HEADERS + (DEPENDENCY_HEADERS[1:] if per_dependency else ())
-        tables += _notes(tuple(dict.fromkeys(headers)))
         meta = f"seed {result.seed}, {result.runs} run(s) per strategy"
         extra = _transitions(result)
     lesson = "".join(f"<p>{html.escape(s)}</p>" for s in explain(result))
@@ -139,5 +131,5 @@ def render_html(result: SimulationResult | ContentionResult) -> str:
         f"<body><h1>brace simulate: {html.escape(name)}</h1>"
         f"<p>{html.escape(description)}</p><p><small>{html.escape(meta)}</small></p>"
         f"<h2>What happened</h2><div class='lesson'>{lesson}</div>"
-        f"<h2>Figures</h2>{tables}<h2>Plots</h2>{_figures(pngs)}{extra}</body></html>"
+        f"<h2>Figures</h2>{html_tables}<h2>Plots</h2>{_figures(pngs)}{extra}</body></html>"
     )

@@ -19,6 +19,7 @@ __all__ = [
     "contention_rows",
     "dependency_rows",
     "table_rows",
+    "tables",
     "to_json",
 ]
 
@@ -180,6 +181,24 @@ def table_rows(result: SimulationResult) -> list[tuple[str, ...]]:
             )
         )
     return rows
+
+
+Table = tuple[str, tuple[str, ...], list[tuple[str, ...]]]
+
+
+def tables(result: SimulationResult | ContentionResult) -> list[Table]:
+    """The report's tables as ``(label, headers, rows)``, the main one first (label ``""``).
+
+    A contention sweep has one; a scenario has the strategies' table and, when it
+    names dependencies, one row per strategy and dependency (``"per dependency"``).
+    """
+    if isinstance(result, ContentionResult):
+        return [("", CONTENTION_HEADERS, contention_rows(result))]
+    found: list[Table] = [("", TABLE_HEADERS, table_rows(result))]
+    per_dependency = dependency_rows(result)
+    if per_dependency:
+        found.append(("per dependency", DEPENDENCY_HEADERS, per_dependency))
+    return found
 
 
 def dependency_rows(result: SimulationResult) -> list[tuple[str, ...]]:
