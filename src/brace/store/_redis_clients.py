@@ -110,7 +110,7 @@ class Settings:
     def _sync_kwargs(self, blocking: bool) -> tuple[type, dict[str, Any]]:
         cls = getattr(redis.connection, self.kind)
         kwargs = self._pool_kwargs(cls, blocking)
-        kwargs["retry"] = redis.retry.Retry(redis.backoff.NoBackoff(), 0)
+        kwargs["retry"] = _retry(redis.retry.Retry, blocking)
         return cls, kwargs
 
     def sync_client(self, *, blocking: bool = False) -> redis.Redis:
@@ -128,14 +128,7 @@ class Settings:
         """A new asyncio client on its own pool (bound to the loop that first uses it)."""
         cls = getattr(redis.asyncio.connection, self.kind)
         kwargs = self._pool_kwargs(cls, blocking)
-        # A broken connection (one kept from before a server restart) gets one more attempt,
-        # on a new connection, as the sync path does; a timeout never does. A blocking pop is
-        # not sent twice.
-        kwargs["retry"] = redis.asyncio.retry.Retry(
-            redis.backoff.NoBackoff(),
-            0 if blocking else 1,
-            supported_errors=(redis.exceptions.ConnectionError,),
-        )
+        kwargs["retry"] = _retry(redis.asyncio.retry.Retry, blocking)
         pool = redis.asyncio.ConnectionPool(connection_class=cls, **kwargs)
         return redis.asyncio.Redis(connection_pool=pool)
 
@@ -187,3 +180,16 @@ def settings_of(client: object, async_client: object, url: object, timeout: floa
         return _from_url(url, timeout)
     name, value = next(iter(given.items()))
     return _from_pool(name, value, timeout)
+
+
+def _retry(kind: Any, blocking: bool) -> Any:
+    """The retry of every store connection, sync and asyncio (``kind``: redis-py's class).
+
+    A broken connection (one kept from before a server restart) gets one more attempt, on a
+    new connection; a timeout never does, and a blocking pop is not sent twice.
+    """
+    return kind(
+        redis.backoff.NoBackoff(),
+        0 if blocking else 1,
+        supported_errors=(redis.exceptions.ConnectionError,),
+    )

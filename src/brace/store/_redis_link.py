@@ -102,16 +102,10 @@ class Script:
             if len(self._packed) > 1024:
                 self._packed.clear()  # arguments that keep changing (deadlines): no cache
             packed = self._packed[key] = _pack("EVALSHA", self.sha, *_words(keys, args))
-        reused = connection._sock is not None
-        try:
-            reply = self._exchange(connection, packed, keys, args)
-        except redis.exceptions.ConnectionError:
-            if not reused:
-                raise
-            # A connection kept from before a server restart (or closed by the server while
-            # idle) fails at once: one attempt on a new one tells that from an outage.
-            connection.disconnect()
-            reply = self._exchange(connection, packed, keys, args)
+        # The connection's retry (see `_redis_clients`) tries a broken one once more, anew.
+        reply = connection.retry.call_with_retry(
+            lambda: self._exchange(connection, packed, keys, args), connection.disconnect
+        )
         return self.parse(reply)
 
     def _exchange(self, connection: Any, packed: bytes, keys: list[str], args: list[Any]) -> Any:
