@@ -325,33 +325,33 @@ class _Stay:
     `BulkheadFullError` (``max_wait``) or `TimeoutExceededError` (the deadline).
     """
 
-    __slots__ = ("bulkhead", "by_deadline", "expiry", "granted", "waiter")
+    __slots__ = ("bulkhead", "by_deadline", "expiry", "granted", "rejected", "waiter")
 
     def __init__(
         self, bulkhead: Bulkhead, waiter: Waiter, by_deadline: bool, expiry: float
     ) -> None:
         self.bulkhead = bulkhead
-        self.waiter: Waiter | None = waiter
+        self.waiter = waiter
         self.by_deadline = by_deadline
         self.expiry = expiry
         self.granted = False
+        self.rejected = False  # at once: neither queued nor granted, nothing to settle
 
     def enter(self) -> None:
         bulkhead = self.bulkhead
         permits = bulkhead._permits
-        decision = permits.enqueue(self.waiter)  # type: ignore[arg-type]  # set until enter ends
+        decision = permits.enqueue(self.waiter)
         if decision == ENTER:
             self.granted = True
         elif decision == REJECT:
-            # Neither queued nor granted: `undo` has nothing to settle.
-            self.waiter = None
+            self.rejected = True
             raise bulkhead._full(permits.in_flight(), len(permits.waiters))
         elif bulkhead._listeners.active:
             emit(bulkhead._listeners, Queued(bulkhead.name, len(permits.waiters)))
 
     def undo(self) -> None:
         self.granted = False
-        if self.waiter is not None:
+        if not self.rejected:
             self.bulkhead._permits.settle(self.waiter)
 
     def expired(self) -> BulkheadFullError | TimeoutExceededError:
