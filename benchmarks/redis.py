@@ -47,6 +47,10 @@ IN_SCRIPT = {"time", "get", "set", "zadd", "zcount", "zremrangebyscore", "zrange
              "zrem", "zrevrange", "zscore", "type"}  # fmt: skip
 
 
+#: The floor: one bare round trip through redis-py, no limiter.
+PING = "redis-py PING (one round trip, no limiter)"
+
+
 def calls_per_second(op: Callable[[], object], seconds: float) -> tuple[float, float]:
     """``(calls per wall-second, this process's CPU seconds per call)``."""
     done = 0
@@ -114,10 +118,6 @@ def rate_limiters(server: RedisServer) -> dict[str, Callable[[], object]]:
         "pyrate-limiter Limiter (RedisBucket)": lambda: pyrate.try_acquire("bench"),
         PING: ping,
     }
-
-
-#: The floor: one bare round trip through redis-py, no limiter.
-PING = "redis-py PING (one round trip, no limiter)"
 
 
 def breakers(server: RedisServer, sync_interval: float) -> dict[str, Any]:
